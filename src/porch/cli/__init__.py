@@ -1,0 +1,122 @@
+"""The `porch` command: run, serve."""
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from porch import __version__
+from porch.server.launch import ConfigError, run
+from porch.server.settings import Settings, env_name, value_type
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def settings_options(*scopes: str) -> Decorator:
+    """Click options (and arguments) for the settings fields of the given scopes."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for item in reversed(dataclasses.fields(Settings)):
+            meta = item.metadata
+            if meta["scope"] not in scopes:
+                continue
+            kind = value_type(item)
+            flags = meta["flags"]
+            default = item.default if item.default is not dataclasses.MISSING else None
+            if not flags:
+                command = click.argument(
+                    item.name,
+                    envvar=env_name(item.name),
+                    required=False,
+                    default=default,
+                )(command)
+                continue
+            options: dict[str, Any] = {
+                "help": meta["help"],
+                "envvar": env_name(item.name),
+                "show_envvar": True,
+                "hidden": meta["hidden"],
+            }
+            if meta["multiple"]:
+                options.update(multiple=True, type=kind, default=())
+            elif kind is bool:
+                options.update(is_flag=True, default=default, show_default=True)
+                if "/" not in flags[0]:
+                    options["flag_value"] = True
+            else:
+                choice = meta["choices"]
+                options.update(
+                    type=click.Choice(choice) if choice else kind,
+                    default=default,
+                    show_default=default is not None and default != "",
+                )
+            command = click.option(*flags, item.name, **options)(command)
+        return command
+
+    return decorate
+
+
+def to_settings(values: dict[str, Any]) -> Settings:
+    """Settings from the parsed options."""
+    values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
+    return Settings(**values)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="porch")
+def cli() -> None:
+    """Porch: a fast web server and web framework."""
+
+
+@cli.command("run")
+@settings_options("server", "app")
+def run_command(**values: Any) -> None:
+    """Serve an ASGI, WSGI or porch application given as module:attribute."""
+    settings = to_settings(values)
+    if not settings.app:
+        raise click.UsageError("Missing the application (module:attribute), e.g. porch run app:app")
+    sys.exit(run(settings))
+
+
+@cli.command("serve")
+@settings_options("server", "static")
+def serve_command(**values: Any) -> None:
+    """Serve the files of a directory (default: the current one)."""
+    from porch.server.static import StaticFiles
+
+    settings = to_settings(values)
+    directory = os.path.abspath(settings.directory or ".")
+    if not os.path.isdir(directory):
+        raise click.UsageError(f"{settings.directory!r} is not a directory")
+    app = StaticFiles(
+        directory,
+        list_directories=settings.list_directories,
+        follow_symlinks=settings.follow_symlinks,
+        show_hidden=settings.show_hidden,
+    )
+    click.echo(f"Serving {directory}", err=True)
+    sys.exit(run(settings, app))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: errors are one line, and the exit status says what happened."""
+    try:
+        cli.main(args=argv, prog_name="porch", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # pragma: no cover - click >= 8.2
+        click.echo(exc.format_message(), err=True)
+        sys.exit(2)
+    except click.UsageError as exc:
+        hint = f" (see porch {exc.ctx.info_name} --help)" if exc.ctx and exc.ctx.parent else ""
+        click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except ConfigError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)

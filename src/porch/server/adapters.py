@@ -1,0 +1,124 @@
+"""What the three application adapters (ASGI, WSGI, native) share with the connection."""
+
+import asyncio
+import contextvars
+import logging
+import sys
+import types
+from collections.abc import Coroutine, Generator
+from typing import Any, Protocol
+
+from porch.http.errors import ClientDisconnected
+from porch.server.cycle import Cycle
+
+logger = logging.getLogger("porch.error")
+
+# Python 3.12+ can run a task's first step at once, with the task already current.
+EAGER_TASKS = sys.version_info >= (3, 12)
+
+
+class Adapter(Protocol):
+    """Runs an application for each request cycle; optional lifespan around the server."""
+
+    cycle_class: type[Cycle]
+
+    def run(self, cycle: Cycle) -> None:
+        """Start answering `cycle` (the answer may complete before this returns)."""
+        ...
+
+    async def startup(self) -> None:
+        """Run the application's startup; raise LifespanFailure if it fails."""
+        ...
+
+    async def shutdown(self) -> None:
+        """Run the application's shutdown."""
+        ...
+
+
+class LifespanFailure(Exception):
+    """The application's startup failed; the message says why."""
+
+
+def start_task(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+) -> "asyncio.Task[None] | None":
+    """Run `coro` as a task; on Python 3.12+ its first step runs now (eagerly).
+
+    Returns None when the coroutine finished during that first step.
+    """
+    if EAGER_TASKS:
+        task: asyncio.Task[None] = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+        return None if task.done() else task
+    return loop.create_task(coro)
+
+
+def step_coroutine(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+) -> "asyncio.Task[None] | None":
+    """Step `coro` once now and make a task of it only if it suspends.
+
+    PERF: most handlers finish without waiting; they cost no Task and no trip through the
+    loop. On Python 3.11 the first step runs outside any task (`asyncio.current_task()` is
+    None until the handler first suspends), so only porch's own native path uses this.
+    """
+    if EAGER_TASKS:
+        return start_task(loop, coro)
+    context = contextvars.copy_context()
+    try:
+        yielded = context.run(coro.send, None)
+    except StopIteration:
+        return None
+    return loop.create_task(_resume(coro, yielded), context=context)
+
+
+@types.coroutine
+def _bare_yield() -> Generator[None, None, None]:
+    yield  # what `asyncio.sleep(0)` yields: give the loop one turn
+
+
+async def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+    """Drive the rest of a coroutine that suspended on `yielded` during its eager step."""
+    while True:
+        try:
+            if yielded is None:
+                await _bare_yield()
+            else:
+                await yielded
+        except BaseException as exc:  # cancellation included: it belongs to the coroutine
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                yielded = coro.send(None)
+            except StopIteration:
+                return
+
+
+def app_failed(cycle: Cycle, exc: BaseException) -> None:
+    """Log an application's exception (not a mere disconnect) and end the response."""
+    if isinstance(exc, ClientDisconnected) or (
+        isinstance(exc, asyncio.CancelledError) and cycle.protocol.closed
+    ):
+        logger.debug("Client disconnected during %s %s", cycle.head.method, cycle.head.path)
+    else:
+        logger.error(
+            "Exception in the application for %s %s",
+            cycle.head.method,
+            cycle.head.path,
+            exc_info=exc,
+        )
+    cycle.fail()
+
+
+class NoLifespan:
+    """Startup and shutdown for applications without lifespan events."""
+
+    state: dict[str, Any] | None = None
+
+    async def startup(self) -> None:
+        """Nothing to start."""
+
+    async def shutdown(self) -> None:
+        """Nothing to stop."""

@@ -1,0 +1,194 @@
+"""ASGI 3.0 `http` scope: a cycle seen as an application's scope, receive and send."""
+
+import asyncio
+import os
+from typing import Any
+
+from porch.http.errors import ClientDisconnected, HTTPError
+from porch.http.native import FileRegion, RawHeaders
+from porch.server.adapters import app_failed, start_task
+from porch.server.cycle import Cycle
+from porch.server.h1 import InvalidResponse
+from porch.server.lifespan import Lifespan
+from porch.server.types import ASGIApp, Message, Scope
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+DISCONNECT: Message = {"type": "http.disconnect"}
+EXTENSIONS: dict[str, Any] = {"http.response.pathsend": {}}
+
+
+class ASGICycle(Cycle):
+    """A cycle with the ASGI `receive` and `send` callables."""
+
+    __slots__ = ("_end_waiter", "_final_body_sent", "_start_message")
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._start_message: Message | None = None
+        self._final_body_sent = False  # the last http.request message went out
+        self._end_waiter: asyncio.Future[None] | None = None
+
+    async def receive(self) -> Message:
+        """The next http.request message; http.disconnect once there is nothing more."""
+        if self._final_body_sent or self.response_complete or self.protocol.closed:
+            await self._wait_for_end()
+            return DISCONNECT
+        if self.body_complete and self._body_error is None:
+            # PERF: a body that has all arrived (most requests have none) needs no waiting.
+            self._final_body_sent = True
+            return {"type": "http.request", "body": self.take_body(), "more_body": False}
+        try:
+            body = await self.receive_body()
+        except (ClientDisconnected, HTTPError):
+            # A broken-off body is answered by the server; to the app the client is gone.
+            return DISCONNECT
+        more = not self.body_complete or self.body_pending
+        if not more:
+            self._final_body_sent = True
+        return {"type": "http.request", "body": body, "more_body": more}
+
+    async def _wait_for_end(self) -> None:
+        # After the body, receive() waits for the client to go or the response to end,
+        # which is how applications listen for a disconnect while they stream.
+        if self.response_complete or self.protocol.closed:
+            return
+        if self._end_waiter is None:
+            self._end_waiter = self.protocol.loop.create_future()
+        await self._end_waiter
+
+    def _wake_end_waiter(self) -> None:
+        waiter = self._end_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def disconnected(self) -> None:
+        super().disconnected()
+        self._wake_end_waiter()
+
+    def finish(self) -> None:
+        super().finish()
+        self._wake_end_waiter()
+
+    def fail(self, exc: BaseException | None = None) -> None:
+        super().fail(exc)
+        self._wake_end_waiter()
+
+    async def send(self, message: Message) -> None:
+        """Take one http.response.* message from the application."""
+        message_type = message["type"]
+        if self._start_message is None:
+            if message_type != "http.response.start":
+                raise RuntimeError(
+                    f"ASGI: expected 'http.response.start', got {message_type!r}"
+                )
+            if self.protocol.closed:
+                raise ClientDisconnected("client disconnected")
+            self._start_message = message
+            return
+        if self.response_complete:
+            if self.protocol.closed:
+                raise ClientDisconnected("client disconnected")
+            raise RuntimeError(f"ASGI: {message_type!r} sent after the response completed")
+        if self.protocol.closed:
+            raise ClientDisconnected("client disconnected")
+        if message_type == "http.response.body":
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if not self.response_started:
+                self._start(None if more else len(body))
+            self.write(body, more)
+            if more and self.protocol.writing_paused:
+                await self.drain()
+        elif message_type == "http.response.pathsend":
+            if self.response_started:
+                raise RuntimeError("ASGI: 'http.response.pathsend' after a body message")
+            file = open(message["path"], "rb")  # noqa: SIM115 (closed by send_file)
+            size = os.fstat(file.fileno()).st_size
+            try:
+                self._start(size)
+            except BaseException:
+                file.close()
+                raise
+            await self.send_file(FileRegion(file, 0, size))
+        elif message_type == "http.response.start":
+            raise RuntimeError("ASGI: 'http.response.start' sent twice")
+        else:
+            raise RuntimeError(f"ASGI: unexpected message {message_type!r}")
+
+    def _start(self, body_length: int | None) -> None:
+        start = self._start_message
+        assert start is not None
+        try:
+            status = int(start["status"])
+            headers: RawHeaders = [(bytes(k), bytes(v)) for k, v in start.get("headers", ())]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidResponse(f"ASGI: malformed 'http.response.start': {exc}") from None
+        self.start_response(status, headers, body_length)
+
+
+class ASGIAdapter:
+    """Serves an ASGI 3 application."""
+
+    cycle_class = ASGICycle
+
+    def __init__(
+        self, app: ASGIApp, loop: asyncio.AbstractEventLoop, lifespan: str = "auto"
+    ) -> None:
+        self.app = app
+        self.loop = loop
+        self.lifespan = Lifespan(app, lifespan)
+
+    def scope(self, cycle: Cycle) -> Scope:
+        """The `http` scope of a request."""
+        head = cycle.head
+        root_path = head.root_path
+        scope: Scope = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": head.http_version,
+            "server": head.server,
+            "client": head.client,
+            "scheme": head.scheme,
+            "method": head.method,
+            # uvicorn, Starlette and the spec's WSGI notes agree: path includes root_path.
+            "root_path": root_path,
+            "path": root_path + head.path if root_path else head.path,
+            "raw_path": root_path.encode() + head.raw_path if root_path else head.raw_path,
+            "query_string": head.query,
+            "headers": head.headers,
+            "extensions": EXTENSIONS,
+        }
+        state = self.lifespan.state
+        if state is not None:
+            scope["state"] = state.copy()
+        return scope
+
+    def run(self, cycle: Cycle) -> None:
+        """Start the application on a request."""
+        assert isinstance(cycle, ASGICycle)
+        cycle.task = start_task(self.loop, self._call(cycle))
+
+    async def _call(self, cycle: ASGICycle) -> None:
+        try:
+            result = await self.app(self.scope(cycle), cycle.receive, cycle.send)
+        except BaseException as exc:
+            app_failed(cycle, exc)
+            if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        if result is not None:
+            app_failed(cycle, RuntimeError(f"ASGI: the application returned {result!r}"))
+        elif not cycle.response_complete:
+            if cycle.protocol.closed:
+                cycle.fail()
+            else:
+                reason = "completing" if cycle.response_started else "starting"
+                app_failed(cycle, RuntimeError(f"ASGI: the application returned without {reason} a response"))
+
+    async def startup(self) -> None:
+        """Run lifespan startup."""
+        await self.lifespan.startup()
+
+    async def shutdown(self) -> None:
+        """Run lifespan shutdown."""
+        await self.lifespan.shutdown()

@@ -1,0 +1,408 @@
+"""HTTP/1.1 framing without I/O: request bytes in, events out; response heads out.
+
+`RequestParser.feed(data)` turns bytes into a list of events, in order:
+
+- `ParsedRequest`: a request head, checked against RFC 9112 and the limits;
+- `bytes`: a piece of the body of the request last started;
+- `END_OF_MESSAGE`: that request's body is complete;
+- `ProtocolError`: the bytes cannot be a request. It is always the last event: the parser stops,
+  and the connection must answer it (its `status`) and close.
+
+Invariants: events of one request come in the order above; a request's body events all come
+before the next `ParsedRequest`; nothing after an error is ever parsed. httptools (llhttp)
+checks most of the grammar; what it lets through and RFC 9112 forbids, this module refuses:
+a missing or repeated Host on HTTP/1.1, Transfer-Encoding other than a single `chunked`
+(and any on HTTP/1.0), HTTP/0.9 and versions other than 1.x, fragments in the target, and
+the limits on the request line, the header count and the head size.
+
+`encode_response_head` is the other direction: a status and header list become the bytes of
+a response head, with the framing (Content-Length, chunked or close-delimited) decided here.
+"""
+
+import re
+from typing import Final
+
+import httptools
+
+from porch.http.errors import HTTPError
+from porch.http.native import RawHeaders, RequestHead
+from porch.http.status import STATUS_LINES_10, STATUS_LINES_11, has_body, status_line
+
+
+class ProtocolError(HTTPError):
+    """The peer broke HTTP/1.1; `status` is the answer to send before closing."""
+
+
+class _EndOfMessage:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END_OF_MESSAGE"
+
+
+END_OF_MESSAGE: Final = _EndOfMessage()
+
+Event = "ParsedRequest | bytes | _EndOfMessage | ProtocolError"
+
+
+class ParsedRequest:
+    """A request head and how its body is framed."""
+
+    __slots__ = ("content_length", "expect_continue", "has_body", "head", "keep_alive")
+
+    def __init__(
+        self,
+        head: RequestHead,
+        keep_alive: bool,
+        expect_continue: bool,
+        has_body: bool,
+        content_length: int | None,
+    ) -> None:
+        self.head = head
+        self.keep_alive = keep_alive  # the client allows the connection to stay open
+        self.expect_continue = expect_continue  # the client waits for 100 before the body
+        self.has_body = has_body  # a body follows (Content-Length > 0 or chunked)
+        self.content_length = content_length  # None when chunked or absent
+
+
+class Limits:
+    """The sizes a request head may not pass."""
+
+    __slots__ = ("body", "header_count", "header_size", "request_line")
+
+    def __init__(
+        self,
+        request_line: int = 8190,
+        header_count: int = 100,
+        header_size: int = 65536,
+        body: int = 100 * 1024 * 1024,
+    ) -> None:
+        self.request_line = request_line
+        self.header_count = header_count
+        self.header_size = header_size
+        self.body = body
+
+
+# reg-name, IPv4 or a bracketed IP literal, then an optional port (RFC 9110 §7.2, RFC 3986).
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+
+
+class RequestParser:
+    """Bytes in, events out: httptools under RFC 9112's rules and porch's limits."""
+
+    __slots__ = (
+        "_begun_in_chunk",
+        "_body_bytes",
+        "_content_length",
+        "_events",
+        "_expect",
+        "_failed",
+        "_head_bytes",
+        "_header_count",
+        "_headers",
+        "_host",
+        "_host_count",
+        "_in_head",
+        "_parser",
+        "_pending_bytes",
+        "_transfer_encoding",
+        "_url",
+        "limits",
+    )
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._parser = httptools.HttpRequestParser(self)
+        self._events: list[object] = []
+        self._failed = False
+        self._in_head = False
+        self._begun_in_chunk = False
+        self._pending_bytes = 0
+        self._body_bytes = 0
+        self._reset_head()
+
+    def _reset_head(self) -> None:
+        self._url = b""
+        self._headers: RawHeaders = []
+        self._header_count = 0
+        self._head_bytes = 0
+        self._host: bytes | None = None
+        self._host_count = 0
+        self._transfer_encoding: bytes | None = None
+        self._expect: bytes | None = None
+        self._content_length: int | None = None
+
+    @property
+    def in_head(self) -> bool:
+        """Whether a request head has begun and not yet ended."""
+        return self._in_head
+
+    def feed(self, data: bytes) -> list[object]:
+        """Parse `data`; return the events it completes (see the module docstring)."""
+        events = self._events = []
+        if self._failed:
+            return events
+        self._begun_in_chunk = False
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._after_upgrade(data, upgrade.args[0] if upgrade.args else len(data))
+        except httptools.HttpParserCallbackError as exc:
+            error = exc.__context__
+            self._fail(error if isinstance(error, ProtocolError) else ProtocolError(400))
+        except httptools.HttpParserInvalidMethodError:
+            self._fail(_method_error(data))
+        except httptools.HttpParserError as exc:
+            self._fail(ProtocolError(400, _describe(exc)))
+        if self._in_head and not self._begun_in_chunk and not self._failed:
+            # httptools buffers a header line until its end, unseen: bound the raw bytes of a
+            # head that spans chunks. (A head begun in this chunk holds at most this chunk.)
+            self._pending_bytes += len(data)
+            if self._pending_bytes > self.limits.request_line + self.limits.header_size + 4096:
+                self._fail(ProtocolError(431, "Request header fields too large"))
+        return events
+
+    def _fail(self, error: ProtocolError) -> None:
+        self._failed = True
+        self._events.append(error)
+
+    def _after_upgrade(self, data: bytes, offset: int) -> None:
+        # llhttp stops at an Upgrade (or CONNECT) request once its head is complete. Porch
+        # speaks no other protocol over HTTP/1.1 yet, so the request is answered as plain
+        # HTTP and parsing goes on with a fresh parser (RFC 9110 §7.8 lets a server ignore
+        # Upgrade; a client must wait for 101 before switching).
+        if self._parser.get_method() == b"CONNECT":
+            self._fail(ProtocolError(405, "CONNECT is not supported"))
+            return
+        self._parser = httptools.HttpRequestParser(self)
+        rest = data[offset:]
+        if rest:
+            events = self._events
+            events.extend(self.feed(rest))
+            self._events = events
+
+    # httptools callbacks. PERF: these run for every request; keep them lean.
+
+    def on_message_begin(self) -> None:
+        self._reset_head()
+        self._in_head = True
+        self._begun_in_chunk = True
+        self._pending_bytes = 0
+        self._body_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        # llhttp may deliver the target in pieces.
+        self._url += url
+        if len(self._url) > self.limits.request_line:
+            raise ProtocolError(414, "Request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self.limits.header_count:
+            raise ProtocolError(431, "Too many header fields")
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > self.limits.header_size:
+            raise ProtocolError(431, "Request header fields too large")
+        name = name.lower()
+        if name == b"host":
+            self._host = value
+            self._host_count += 1
+        elif name == b"content-length":
+            self._content_length = int(value)  # llhttp has checked the digits
+        elif name == b"transfer-encoding":
+            self._transfer_encoding = value  # llhttp refuses a second one
+        elif name == b"expect":
+            self._expect = value
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        http_version = parser.get_http_version()
+        if http_version != "1.1" and http_version != "1.0":
+            raise ProtocolError(400, f"HTTP version {http_version} is not supported")
+        host = self._host
+        if self._host_count > 1:
+            raise ProtocolError(400, "Repeated Host header")
+        if host is None:
+            if http_version == "1.1":
+                raise ProtocolError(400, "Missing Host header")
+        elif _HOST.fullmatch(host) is None:
+            raise ProtocolError(400, "Invalid Host header")
+        chunked = False
+        if self._transfer_encoding is not None:
+            # llhttp allows codings before a final chunked; porch decodes none of them, and
+            # HTTP/1.0 has no chunked coding at all (RFC 9112 §6.1).
+            if http_version == "1.0" or self._transfer_encoding.strip().lower() != b"chunked":
+                raise ProtocolError(400, "Unsupported Transfer-Encoding")
+            chunked = True
+        expect_continue = False
+        if self._expect is not None:
+            if self._expect.strip().lower() != b"100-continue":
+                raise ProtocolError(417, "Unsupported expectation")
+            expect_continue = http_version == "1.1"
+        content_length = self._content_length
+        if content_length is not None and content_length > self.limits.body:
+            raise ProtocolError(413, "Request body too large")
+        url = self._url
+        if url[:1] == b"/":
+            # PERF: origin-form, nearly every request: split by hand.
+            raw_path, _, query = url.partition(b"?")
+            if b"#" in url:
+                raise ProtocolError(400, "Fragment in request target")
+        elif url == b"*":
+            raw_path, query = b"*", b""
+        else:
+            raw_path, query = _absolute_form(url)
+        self._in_head = False
+        self._events.append(
+            ParsedRequest(
+                RequestHead(
+                    parser.get_method().decode("ascii"),
+                    url,
+                    raw_path,
+                    query,
+                    self._headers,
+                    http_version,
+                ),
+                parser.should_keep_alive(),
+                expect_continue,
+                chunked or bool(content_length),
+                content_length,
+            )
+        )
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self.limits.body:
+            raise ProtocolError(413, "Request body too large")
+        self._events.append(body)
+
+    def on_message_complete(self) -> None:
+        self._events.append(END_OF_MESSAGE)
+
+
+def _absolute_form(url: bytes) -> tuple[bytes, bytes]:
+    """The path and query of an absolute-form target (RFC 9112 §3.2.2)."""
+    try:
+        parsed = httptools.parse_url(url)
+    except httptools.HttpParserInvalidURLError:
+        raise ProtocolError(400, "Invalid request target") from None
+    if parsed.fragment is not None:
+        raise ProtocolError(400, "Fragment in request target")
+    return parsed.path or b"/", parsed.query or b""
+
+
+_METHOD_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ ")
+
+
+def _method_error(data: bytes) -> ProtocolError:
+    """A method llhttp does not know: 501 if it is a well-formed token, else 400."""
+    if data.startswith(b"PRI * HTTP/2"):
+        return ProtocolError(400, "HTTP/2 is not supported on this port")
+    if _METHOD_TOKEN.match(data) is not None:
+        return ProtocolError(501, "Method not implemented")
+    return ProtocolError(400, "Invalid request line")
+
+
+def _describe(exc: Exception) -> str:
+    """A short, safe description of a parse error (no bytes of the request echoed)."""
+    text = str(exc)
+    if "Pause on PRI" in text:
+        return "HTTP/2 is not supported on this port"
+    return text if text.isprintable() and len(text) < 80 else "Bad request"
+
+
+# Response heads.
+
+CONTENT_LENGTH: Final = 0  # framing kinds
+CHUNKED: Final = 1
+CLOSE_DELIMITED: Final = 2
+NO_BODY: Final = 3
+
+_BAD_VALUE = re.compile(rb"[\x00\r\n]")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# PERF: names already checked are remembered; apps send the same few again and again.
+_GOOD_NAMES: set[bytes] = {b"content-type", b"content-length", b"set-cookie", b"location"}
+
+
+class InvalidResponse(Exception):
+    """The application's response cannot be sent as it is (a server-side error)."""
+
+
+def encode_response_head(
+    status: int,
+    headers: RawHeaders,
+    *,
+    method: str,
+    http_version: str,
+    keep_alive: bool,
+    body_length: int | None,
+    extra: bytes = b"",
+) -> tuple[bytes, int, int, bool]:
+    """The bytes of a response head, its framing, the body length it promises, and keep-alive.
+
+    `body_length` is the length of the whole body when the caller knows it; None means it
+    comes in pieces. The application's own Content-Length wins; without one a known length is
+    sent as Content-Length, and an unknown one is chunked on HTTP/1.1 or ends with the
+    connection on HTTP/1.0. `extra` holds pre-encoded lines (Date, Server) to add.
+    Returns (head, framing, length, keep_alive); length is -1 unless framing is CONTENT_LENGTH.
+    Raises InvalidResponse for a status or header that would corrupt the stream.
+    """
+    if not 100 <= status <= 999 or 100 <= status < 200:
+        raise InvalidResponse(f"status {status} cannot be sent as a final response")
+    line = (STATUS_LINES_10 if http_version == "1.0" else STATUS_LINES_11).get(status)
+    parts = [line or status_line(status, http_version)]
+    declared: int | None = None
+    for name, value in headers:
+        if name not in _GOOD_NAMES:
+            name = _check_name(name)
+        if b"\n" in value or b"\r" in value or b"\0" in value:
+            raise InvalidResponse(f"header {name!r} has a value with CR, LF or NUL")
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise InvalidResponse(f"content-length {value!r} is not a number") from None
+            if declared < 0:
+                raise InvalidResponse("content-length is negative")
+            continue
+        if name == b"connection":
+            if b"close" in value.lower():
+                keep_alive = False
+            continue
+        if name == b"transfer-encoding":
+            continue  # the server owns the framing
+        parts += (name, b": ", value, b"\r\n")
+    if not has_body(status):
+        framing, length = NO_BODY, -1
+        if status == 304 and declared is not None:
+            parts += (b"content-length: ", str(declared).encode(), b"\r\n")
+    elif declared is not None or body_length is not None:
+        length = declared if declared is not None else body_length  # type: ignore[assignment]
+        framing = CONTENT_LENGTH
+        parts += (b"content-length: ", str(length).encode(), b"\r\n")
+    elif http_version == "1.1":
+        framing, length = CHUNKED, -1
+        parts.append(b"transfer-encoding: chunked\r\n")
+    else:
+        framing, length, keep_alive = CLOSE_DELIMITED, -1, False
+    if method == "HEAD":
+        framing = NO_BODY
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    elif http_version == "1.0":
+        parts.append(b"connection: keep-alive\r\n")
+    parts += (extra, b"\r\n")
+    return b"".join(parts), framing, length, keep_alive
+
+
+def _check_name(name: bytes) -> bytes:
+    """A response header name, lower-cased, or InvalidResponse if it is not a token."""
+    lowered = name.lower()
+    if lowered in _GOOD_NAMES:
+        return lowered
+    if _TOKEN.fullmatch(name) is None:
+        raise InvalidResponse(f"header name {name!r} is not a token")
+    if len(_GOOD_NAMES) < 1024:
+        _GOOD_NAMES.add(lowered)
+    return lowered

@@ -1,0 +1,101 @@
+"""Finding the application: `module:attribute`, factories, and which interface it speaks."""
+
+import asyncio
+import importlib
+import inspect
+import sys
+import traceback
+from typing import Any
+
+from porch.server.adapters import Adapter
+from porch.server.settings import Settings
+
+
+class AppLoadError(Exception):
+    """The application could not be loaded; the message is one line for the user."""
+
+
+def import_from_string(spec: str) -> Any:
+    """The object named by `module:attribute` (the attribute may be dotted)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise AppLoadError(f'Application "{spec}" must be given as "module:attribute"')
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (module_name + ".").startswith(exc.name + "."):
+            raise AppLoadError(f'Could not import module "{module_name}"') from None
+        raise AppLoadError(_import_failure(module_name, exc)) from exc
+    except Exception as exc:
+        raise AppLoadError(_import_failure(module_name, exc)) from exc
+    value: Any = module
+    for name in attribute.split("."):
+        try:
+            value = getattr(value, name)
+        except AttributeError:
+            raise AppLoadError(
+                f'Attribute "{attribute}" not found in module "{module_name}"'
+            ) from None
+    return value
+
+
+def _import_failure(module_name: str, exc: BaseException) -> str:
+    # The last frame in the user's code says where it broke.
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f'Error importing "{module_name}": {type(exc).__name__}: {exc}{where}'
+
+
+def load_app(settings: Settings) -> Any:
+    """Import the application the settings name, calling it first if it is a factory."""
+    if settings.app_dir and settings.app_dir not in sys.path:
+        sys.path.insert(0, settings.app_dir)
+    app = import_from_string(settings.app)
+    if settings.factory:
+        try:
+            app = app()
+        except TypeError as exc:
+            raise AppLoadError(f'Calling the factory "{settings.app}" failed: {exc}') from exc
+    if not callable(app) and not hasattr(app, "__porch_http__"):
+        raise AppLoadError(f'"{settings.app}" is not an application (it is not callable)')
+    return app
+
+
+def detect_interface(app: Any) -> str:
+    """"native", "asgi" or "wsgi": what an application object speaks."""
+    if hasattr(app, "__porch_http__"):
+        return "native"
+    if inspect.iscoroutinefunction(app):
+        return "asgi"
+    call = getattr(app, "__call__", None)  # noqa: B004
+    if call is not None and inspect.iscoroutinefunction(call):
+        return "asgi"
+    try:
+        parameters = [
+            p
+            for p in inspect.signature(app).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return "wsgi"
+    return "asgi" if len(parameters) == 3 else "wsgi"
+
+
+def make_adapter(app: Any, settings: Settings, loop: asyncio.AbstractEventLoop) -> Adapter:
+    """The adapter that serves `app` the way the settings (or its interface) say."""
+    interface = settings.interface
+    if interface == "auto":
+        interface = detect_interface(app)
+    if interface == "native":
+        from porch.server.native import NativeAdapter
+
+        if not hasattr(app, "__porch_http__"):
+            raise AppLoadError("--interface native needs an application with __porch_http__")
+        return NativeAdapter(app, loop, settings.lifespan)
+    if interface == "asgi":
+        from porch.server.asgi import ASGIAdapter
+
+        return ASGIAdapter(app, loop, settings.lifespan)
+    from porch.server.wsgi import WSGIAdapter
+
+    return WSGIAdapter(app, loop, settings.threads, multiprocess=settings.workers > 1)

@@ -1,0 +1,127 @@
+"""The native adapter: calls `app.__porch_http__(head, body)` and sends the Response it gives."""
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterable, Awaitable, Iterable
+from typing import Any
+
+from porch.http.errors import HTTPError
+from porch.http.native import FileRegion, NativeApp, ResponseLike
+from porch.server.adapters import NoLifespan, app_failed, step_coroutine
+from porch.server.cycle import Cycle
+from porch.server.lifespan import Lifespan
+
+
+class NativeAdapter:
+    """Serves an application through porch's native contract (see `porch.http.native`)."""
+
+    cycle_class = Cycle
+
+    def __init__(
+        self, app: NativeApp, loop: asyncio.AbstractEventLoop, lifespan: str = "auto"
+    ) -> None:
+        self.app = app
+        self.loop = loop
+        self.handler = app.__porch_http__
+        # An application that is also ASGI gets its startup and shutdown through ASGI.
+        self.lifespan: Lifespan | NoLifespan = (
+            Lifespan(app, lifespan) if _is_asgi(app) else NoLifespan()  # type: ignore[arg-type]
+        )
+
+    def run(self, cycle: Cycle) -> None:
+        """Answer a request; without a task when the application answers at once."""
+        try:
+            result = self.handler(cycle.head, cycle)
+        except HTTPError as error:
+            cycle.send_error(error.status, error.detail)
+            return
+        except Exception as exc:
+            app_failed(cycle, exc)
+            return
+        if isinstance(result, Awaitable):
+            cycle.task = step_coroutine(self.loop, self._await(cycle, result))
+            return
+        # PERF: a whole body needs neither a coroutine nor a task.
+        body = result.body
+        if body.__class__ is bytes:
+            try:
+                cycle.start_response(result.status, result.headers, len(body))  # type: ignore[arg-type]
+            except Exception as exc:
+                app_failed(cycle, exc)
+                return
+            cycle.write(body, more=False)  # type: ignore[arg-type]
+            return
+        cycle.task = step_coroutine(self.loop, self._send(cycle, result))
+
+    async def _await(self, cycle: Cycle, awaitable: Awaitable[ResponseLike]) -> None:
+        try:
+            response = await awaitable
+        except HTTPError as error:
+            cycle.send_error(error.status, error.detail)
+            return
+        except Exception as exc:
+            app_failed(cycle, exc)
+            return
+        await self._send(cycle, response)
+
+    async def _send(self, cycle: Cycle, response: ResponseLike) -> None:
+        """Send any kind of native body, then complete the response."""
+        body = response.body
+        try:
+            if isinstance(body, bytes):
+                cycle.start_response(response.status, response.headers, len(body))
+                cycle.write(body, more=False)
+            elif isinstance(body, FileRegion):
+                try:
+                    cycle.start_response(response.status, response.headers, body.count)
+                except BaseException:
+                    body.close()
+                    raise
+                await cycle.send_file(body)
+            elif isinstance(body, AsyncIterable):
+                cycle.start_response(response.status, response.headers)
+                try:
+                    async for chunk in body:
+                        cycle.write(chunk, more=True)
+                        await cycle.drain()
+                finally:
+                    await _aclose(body)
+                cycle.finish()
+            else:
+                cycle.start_response(response.status, response.headers)
+                try:
+                    for chunk in body:
+                        cycle.write(chunk, more=True)
+                        await cycle.drain()
+                finally:
+                    _close(body)
+                cycle.finish()
+        except HTTPError as error:
+            cycle.send_error(error.status, error.detail)
+        except Exception as exc:
+            app_failed(cycle, exc)
+
+    async def startup(self) -> None:
+        """Run the application's startup (through ASGI lifespan, if it speaks ASGI)."""
+        await self.lifespan.startup()
+
+    async def shutdown(self) -> None:
+        """Run the application's shutdown."""
+        await self.lifespan.shutdown()
+
+
+def _is_asgi(app: Any) -> bool:
+    call = getattr(type(app), "__call__", None)
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+async def _aclose(body: AsyncIterable[bytes]) -> None:
+    aclose = getattr(body, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _close(body: Iterable[bytes]) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()

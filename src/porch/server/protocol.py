@@ -1,0 +1,302 @@
+"""The HTTP/1.1 connection: moves bytes between the socket, the parser and request cycles.
+
+Framing and limits live in `h1.py`, per-request state in `cycle.py`; this module owns what
+needs I/O: the transport, flow control in both directions, pipelining order, and deadlines
+(checked by the server's ticker rather than a timer per request).
+
+Requests on a connection are answered strictly in order: the cycle at the front of the queue
+is the active one; requests pipelined behind it wait, their bodies buffered (reading pauses
+when too much is buffered or too many wait).
+"""
+
+import asyncio
+import logging
+from time import perf_counter
+from collections import deque
+from typing import Any
+
+from porch.http.errors import ClientDisconnected, HTTPError
+from porch.server.cycle import Cycle
+from porch.server.h1 import (
+    END_OF_MESSAGE,
+    ParsedRequest,
+    ProtocolError,
+    RequestParser,
+    encode_response_head,
+)
+from porch.server.state import ServerState, scheme_of
+
+logger = logging.getLogger("porch.error")
+
+# Pipelined requests waiting behind the active one before reading pauses.
+MAX_PIPELINED = 32
+
+NO_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE = 0, 1, 2
+
+
+class HTTPProtocol(asyncio.Protocol):
+    """One client connection speaking HTTP/1.0 or 1.1."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.config = state.config
+        self.clock = state.clock
+        self.loop = state.loop
+        self.parser = RequestParser(self.config.limits)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int | None] | None = None
+        self.scheme = "http"
+        self.closed = False  # the transport is gone
+        self.closing = False  # answer what is in flight, then close
+        self.writing_paused = False
+        self._write_waiter: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        self._queue: deque[Cycle] = deque()
+        self._active: Cycle | None = None
+        self._receiving: Cycle | None = None  # the cycle whose body is being parsed
+        self._dispatching = False
+        self._error: ProtocolError | None = None
+        self.deadline = 0.0
+        self._deadline_kind = NO_DEADLINE
+        self._cycle_class = self.config.adapter.cycle_class
+
+    # asyncio callbacks.
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
+        self.transport = transport  # type: ignore[assignment]
+        self.client = _address(transport.get_extra_info("peername"))
+        self.server = _server_address(transport.get_extra_info("sockname"))
+        self.scheme = scheme_of(transport)
+        self.state.connections.add(self)
+        if self.state.exhausted.is_set() or self.state.closing:
+            # Accepted as the server began to stop: let the client retry elsewhere.
+            self.closing = True
+        self._set_deadline(HEAD_DEADLINE)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        for event in self.parser.feed(data):
+            cls = event.__class__
+            if cls is bytes:
+                self._receiving.feed_body(event)  # type: ignore[union-attr, arg-type]
+            elif event is END_OF_MESSAGE:
+                if self._receiving is not None:
+                    self._receiving.end_body()
+                    self._receiving = None
+            elif cls is ParsedRequest:
+                cycle = self._cycle_class(self, event)  # type: ignore[arg-type]
+                self._prepare(cycle)
+                self._queue.append(cycle)
+                self._receiving = None if cycle.body_complete else cycle
+            else:
+                self._protocol_error(event)  # type: ignore[arg-type]
+        if self.parser.in_head:
+            if self._deadline_kind != HEAD_DEADLINE:
+                self._set_deadline(HEAD_DEADLINE)
+        elif self._deadline_kind == HEAD_DEADLINE or self._deadline_kind == IDLE_DEADLINE:
+            self._set_deadline(NO_DEADLINE)
+        if self._active is None and not self._dispatching:
+            self._dispatch()
+        if len(self._queue) > MAX_PIPELINED:
+            self._pause_reading()
+
+    def eof_received(self) -> bool:
+        # The client will send no more; answer what it has sent, then close.
+        self.closing = True
+        if self._active is None and not self._queue:
+            return False  # the transport closes itself
+        if self._receiving is not None:
+            self._receiving.fail_body(ProtocolError(400, "Request body cut short"))
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.closing = True
+        self.deadline = 0.0
+        self.state.connections.discard(self)
+        for cycle in (self._active, *self._queue):
+            if cycle is not None:
+                cycle.disconnected()
+        waiter = self._write_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ClientDisconnected("client disconnected"))
+            waiter.exception()  # nobody may be waiting: never "exception never retrieved"
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        waiter = self._write_waiter
+        if waiter is not None:
+            self._write_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # What cycles call.
+
+    async def wait_writable(self) -> None:
+        """Wait until the transport's buffer drains below its low-water mark."""
+        if self._write_waiter is None:
+            self._write_waiter = self.loop.create_future()
+        await self._write_waiter
+
+    def pause_reading_for_body(self) -> None:
+        """Too much request body is buffered: stop reading until it is consumed."""
+        self._pause_reading()
+
+    def body_consumed(self) -> None:
+        """The application took the buffered body: read on if nothing else holds us."""
+        if self._reading_paused and len(self._queue) <= MAX_PIPELINED:
+            self._reading_paused = False
+            if not self.closed:
+                self.transport.resume_reading()
+
+    def cycle_done(self, cycle: Cycle) -> None:
+        """A response is complete: log it, then close or go on to the next request."""
+        if cycle is not self._active:
+            return
+        self._active = None
+        self.state.active_requests -= 1
+        access_log = self.config.access_log
+        if access_log is not None:
+            access_log.log(cycle)
+        if not cycle.keep_alive or self.closed:
+            self._close()
+            return
+        if self._reading_paused:
+            self.body_consumed()
+        if not self._dispatching:
+            self._dispatch()
+
+    # Internals.
+
+    def _prepare(self, cycle: Cycle) -> None:
+        head = cycle.head
+        head.client = self.client
+        head.server = self.server
+        head.scheme = self.scheme
+        head.root_path = self.config.root_path
+        proxy = self.config.proxy
+        if proxy is not None:
+            proxy.apply(head)
+
+    def _dispatch(self) -> None:
+        """Run queued requests, in order, until one is in flight or none is left."""
+        self._dispatching = True
+        try:
+            while self._active is None:
+                if not self._queue:
+                    if self._error is not None:
+                        self._send_protocol_error(self._error)
+                    elif self.closing:
+                        self._close()
+                    else:
+                        self._set_deadline(IDLE_DEADLINE)
+                    return
+                cycle = self._active = self._queue.popleft()
+                self.state.active_requests += 1
+                self.state.request_counted()
+                if self.config.access_log is not None:
+                    cycle.start_time = perf_counter()
+                if cycle._body_error is not None:
+                    cycle.send_error(cycle._body_error.status, cycle._body_error.detail)
+                    continue
+                limit = self.config.limit_concurrency
+                if limit is not None and self.state.active_requests > limit:
+                    cycle.keep_alive = False
+                    cycle.send_error(503, "Server busy, try again later")
+                    continue
+                self.config.adapter.run(cycle)
+        finally:
+            self._dispatching = False
+
+    def _protocol_error(self, error: ProtocolError) -> None:
+        """The parser gave up on the bytes: answer in turn and close."""
+        self.closing = True
+        receiving = self._receiving
+        if receiving is not None:
+            # The error broke off a request body; that request gets the answer.
+            self._receiving = None
+            receiving.fail_body(error)
+            if receiving is self._active:
+                receiving.keep_alive = False
+                receiving.send_error(error.status, error.detail)
+            return
+        self._error = error
+
+    def _send_protocol_error(self, error: HTTPError) -> None:
+        self._error = None
+        body = f"{error.status} {error.detail}\n".encode()
+        head, *_ = encode_response_head(
+            error.status,
+            [(b"content-type", b"text/plain; charset=utf-8")],
+            method="GET",
+            http_version="1.1",
+            keep_alive=False,
+            body_length=len(body),
+            extra=self.clock.header_lines,
+        )
+        if not self.closed:
+            self.transport.write(head + body)
+        self._close()
+
+    def _close(self) -> None:
+        self.closing = True
+        self.deadline = 0.0
+        if not self.closed:
+            self.transport.close()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and not self.closed:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _set_deadline(self, kind: int) -> None:
+        self._deadline_kind = kind
+        if kind == HEAD_DEADLINE:
+            self.deadline = self.clock.now + self.config.timeout_request_header
+        elif kind == IDLE_DEADLINE:
+            self.deadline = self.clock.now + self.config.timeout_keep_alive
+        else:
+            self.deadline = 0.0
+
+    def deadline_passed(self) -> None:
+        """The ticker found this connection past its deadline."""
+        if self._deadline_kind == HEAD_DEADLINE and self.parser.in_head:
+            # A head begun and not finished in time (slowloris): say so, then close.
+            self.closing = True
+            self._send_protocol_error(ProtocolError(408, "Request header timeout"))
+        else:
+            self._close()
+
+    def abort(self) -> None:
+        """Drop the connection now, cancelling the request in flight."""
+        active = self._active
+        if active is not None and active.task is not None:
+            active.task.cancel()
+        if not self.closed:
+            self.transport.abort()
+
+    def shutdown(self) -> None:
+        """Stop after the request in flight; an idle connection closes now."""
+        self.closing = True
+        if self._active is None and not self._queue:
+            self._close()
+
+
+def _address(value: Any) -> tuple[str, int] | None:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
+
+
+def _server_address(value: Any) -> tuple[str, int | None] | None:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    if isinstance(value, str) and value:
+        return (value, None)  # a unix socket's path
+    return None

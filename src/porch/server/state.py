@@ -1,0 +1,101 @@
+"""What the connections of one server share: configuration, counters and a coarse clock."""
+
+import asyncio
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from porch.http.dates import DateHeader
+from porch.server.h1 import Limits
+
+if TYPE_CHECKING:
+    from porch.server.accesslog import AccessLog
+    from porch.server.adapters import Adapter
+    from porch.server.protocol import HTTPProtocol
+    from porch.server.proxy import ProxyHeaders
+
+SERVER_LINE = b"server: porch\r\n"
+# How often deadlines are checked and the Date header renewed, in seconds.
+TICK = 0.25
+
+
+class Clock:
+    """The loop's time and the Date/Server header lines, renewed each tick."""
+
+    __slots__ = ("_date", "_server_line", "header_lines", "now")
+
+    def __init__(self, server_header: bool = True) -> None:
+        self._date = DateHeader()
+        self._server_line = SERVER_LINE if server_header else b""
+        self.now = 0.0
+        self.header_lines = b""
+
+    def update(self, now: float) -> None:
+        """Renew the clock; `now` is the loop's monotonic time."""
+        self.now = now
+        # PERF: the Date and Server lines are encoded once per tick, not per response.
+        self.header_lines = self._server_line + self._date.line()
+
+
+@dataclasses.dataclass
+class ConnectionConfig:
+    """What every connection of a server needs to know, decided once at start."""
+
+    adapter: "Adapter"
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    timeout_keep_alive: float = 5.0
+    timeout_request_header: float = 10.0
+    limit_concurrency: int | None = None
+    max_requests: int | None = None
+    root_path: str = ""
+    access_log: "AccessLog | None" = None
+    proxy: "ProxyHeaders | None" = None
+    server_header: bool = True
+
+
+class ServerState:
+    """Live state shared by the connections of one server (one worker process)."""
+
+    def __init__(self, config: ConnectionConfig, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.loop = loop
+        self.clock = Clock(config.server_header)
+        self.clock.update(loop.time())
+        self.connections: set[HTTPProtocol] = set()
+        self.active_requests = 0
+        self.total_requests = 0
+        self.closing = False  # a graceful shutdown has begun
+        # Set when --max-requests is reached: the server drains and exits.
+        self.exhausted = asyncio.Event()
+        self._ticker: asyncio.TimerHandle | None = None
+
+    def start_ticker(self) -> None:
+        """Start renewing the clock and checking connection deadlines."""
+        self._tick()
+
+    def stop_ticker(self) -> None:
+        """Stop the ticker."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        self.clock.update(now)
+        for connection in list(self.connections):
+            deadline = connection.deadline
+            if deadline and now >= deadline:
+                connection.deadline_passed()
+        self._ticker = self.loop.call_at(now + TICK, self._tick)
+
+    def request_counted(self) -> None:
+        """Count a request towards --max-requests."""
+        self.total_requests += 1
+        limit = self.config.max_requests
+        if limit is not None and self.total_requests >= limit:
+            self.exhausted.set()
+
+
+def scheme_of(transport: Any) -> str:
+    """'https' on a TLS transport, else 'http'."""
+    return "https" if transport.get_extra_info("sslcontext") is not None else "http"
+

@@ -1,0 +1,351 @@
+"""WSGI (PEP 3333): the application runs in a bounded thread pool, never on the event loop.
+
+The loop builds the environ and hands the request to a worker thread. The thread runs the
+application and crosses back to the loop to send: once for a whole response (the common case),
+or once per block for a streamed one, waiting while the client is slow (flow control).
+"""
+
+import asyncio
+import io
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+from urllib.parse import unquote_to_bytes
+
+from porch import __version__
+from porch.http.errors import ClientDisconnected, HTTPError
+from porch.http.native import FileRegion, RawHeaders
+from porch.server.adapters import NoLifespan, app_failed
+from porch.server.cycle import Cycle
+from porch.server.h1 import InvalidResponse
+from porch.server.types import ExcInfo, WSGIApp
+
+logger = logging.getLogger("porch.error")
+
+SERVER_SOFTWARE = f"porch/{__version__}"
+
+
+class FileWrapper:
+    """`wsgi.file_wrapper`: a file the server sends zero-copy when it has a descriptor."""
+
+    def __init__(self, filelike: IO[bytes], blksize: int = 65536) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self) -> Iterator[bytes]:
+        while block := self.filelike.read(self.blksize):
+            yield block
+
+    def close(self) -> None:
+        """Close the file."""
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+
+class WSGIInput(io.RawIOBase):
+    """`wsgi.input` for a body still arriving: reads wait for the loop to deliver it."""
+
+    def __init__(self, cycle: Cycle, loop: asyncio.AbstractEventLoop) -> None:
+        self._cycle = cycle
+        self._loop = loop
+        self._buffer = bytearray()
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> bool:
+        """Fetch the next piece of body from the loop; False at the end."""
+        if self._eof:
+            return False
+        future = asyncio.run_coroutine_threadsafe(self._cycle.receive_body(), self._loop)
+        data = future.result()
+        if not data:
+            self._eof = True
+            return False
+        self._buffer += data
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            while self._fill():
+                pass
+            size = len(self._buffer)
+        while len(self._buffer) < size and self._fill():
+            pass
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        limit = sys.maxsize if size is None or size < 0 else size
+        while True:
+            newline = self._buffer.find(b"\n", 0, limit)
+            if newline >= 0:
+                return self.read(newline + 1)
+            if len(self._buffer) >= limit or not self._fill():
+                return self.read(min(limit, len(self._buffer)))
+
+
+class WSGIResponse:
+    """start_response and the sending of one WSGI response, on the worker thread."""
+
+    __slots__ = ("_cycle", "_headers", "_loop", "_sent", "_status")
+
+    def __init__(self, cycle: Cycle, loop: asyncio.AbstractEventLoop) -> None:
+        self._cycle = cycle
+        self._loop = loop
+        self._status = 0
+        self._headers: RawHeaders | None = None
+        self._sent = False  # headers have gone to the client
+
+    def start_response(
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: ExcInfo | None = None,
+    ) -> Callable[[bytes], None]:
+        """PEP 3333's start_response."""
+        if exc_info is not None:
+            try:
+                if self._sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # avoid a reference cycle
+        elif self._headers is not None:
+            raise AssertionError("start_response called twice without exc_info")
+        if not isinstance(status, str) or len(status) < 3 or not status[:3].isdigit():
+            raise InvalidResponse(f"WSGI: invalid status {status!r}")
+        try:
+            encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        except (AttributeError, UnicodeEncodeError, ValueError, TypeError):
+            raise InvalidResponse("WSGI: headers must be (str, str) pairs in latin-1") from None
+        self._status = int(status[:3])
+        self._headers = encoded
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """PEP 3333's legacy write(): sends a block before returning."""
+        self._send(data, more=True)
+
+    def _start(self, body_length: int | None) -> None:
+        # On the loop.
+        if self._headers is None:
+            raise RuntimeError("WSGI: the application sent a body before start_response")
+        if not self._cycle.response_started:
+            self._cycle.start_response(self._status, self._headers, body_length)
+
+    def _send(self, data: bytes, more: bool) -> None:
+        """Send a block from the worker thread and wait until it is on its way."""
+        if not isinstance(data, bytes):
+            raise TypeError(f"WSGI: body blocks must be bytes, not {type(data).__name__}")
+        self._sent = True
+        future = asyncio.run_coroutine_threadsafe(self._write_and_drain(data, more), self._loop)
+        future.result()
+
+    async def _write_and_drain(self, data: bytes, more: bool) -> None:
+        cycle = self._cycle
+        if cycle.protocol.closed:
+            raise ClientDisconnected("client disconnected")
+        self._start(None if more else len(data))
+        cycle.write(data, more)
+        if more:
+            await cycle.drain()
+
+    def _send_whole(self, data: bytes) -> None:
+        # On the loop: the whole response in one write.
+        cycle = self._cycle
+        try:
+            self._start(len(data))
+        except Exception as exc:
+            app_failed(cycle, exc)
+            return
+        cycle.write(data, more=False)
+
+    def _finish(self) -> None:
+        # On the loop.
+        cycle = self._cycle
+        try:
+            self._start(0)
+        except Exception as exc:
+            app_failed(cycle, exc)
+            return
+        cycle.finish()
+
+    def run(self, app: WSGIApp, environ: dict[str, Any]) -> None:
+        """Call the application and send what it returns (on the worker thread)."""
+        loop = self._loop
+        try:
+            result = app(environ, self.start_response)
+            try:
+                if isinstance(result, FileWrapper) and _fileno(result.filelike) is not None:
+                    self._send_file(result)
+                else:
+                    self._send_iterable(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except BaseException as exc:
+            loop.call_soon_threadsafe(_fail, self._cycle, exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    def _send_iterable(self, result: Iterable[bytes]) -> None:
+        loop = self._loop
+        if isinstance(result, (list, tuple)):
+            # PERF: a complete body crosses to the loop once, and goes out in one write.
+            loop.call_soon_threadsafe(self._send_whole, b"".join(result))
+            return
+        iterator = iter(result)
+        for block in iterator:
+            if not block:
+                continue
+            if not self._sent and self._declares_length(len(block)):
+                # PERF: a first block that fills the declared Content-Length ends the body
+                # (the iterator may only yield b"" more), so it goes out whole, in one hop.
+                rest = b"".join(iterator)
+                loop.call_soon_threadsafe(self._send_whole, block + rest)
+                return
+            self._send(block, more=True)
+        loop.call_soon_threadsafe(self._finish)
+
+    def _declares_length(self, size: int) -> bool:
+        for name, value in self._headers or ():
+            if name.lower() == b"content-length":
+                return value.strip() == str(size).encode()
+        return False
+
+    def _send_file(self, wrapper: FileWrapper) -> None:
+        file = wrapper.filelike
+        fd = _fileno(file)
+        assert fd is not None
+        offset = file.tell() if hasattr(file, "tell") else 0
+        count = os.fstat(fd).st_size - offset
+        for name, value in self._headers or ():
+            if name.lower() == b"content-length" and value.strip().isdigit():
+                count = min(count, int(value))
+        self._sent = True
+        region = FileRegion(os.fdopen(os.dup(fd), "rb"), offset, max(count, 0))
+        future = asyncio.run_coroutine_threadsafe(self._send_region(region), self._loop)
+        future.result()
+
+    async def _send_region(self, region: FileRegion) -> None:
+        try:
+            self._start(region.count)
+        except BaseException:
+            region.close()
+            raise
+        await self._cycle.send_file(region)
+
+
+def _fail(cycle: Cycle, exc: BaseException) -> None:
+    if isinstance(exc, HTTPError) and not cycle.response_started:
+        cycle.send_error(exc.status, exc.detail)
+    else:
+        app_failed(cycle, exc)
+
+
+def _fileno(file: Any) -> int | None:
+    try:
+        fd = file.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return fd if isinstance(fd, int) else None
+
+
+class WSGIAdapter:
+    """Serves a WSGI application from a pool of `threads` threads."""
+
+    cycle_class = Cycle
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        loop: asyncio.AbstractEventLoop,
+        threads: int = 10,
+        multiprocess: bool = False,
+    ) -> None:
+        self.app = app
+        self.loop = loop
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="porch-wsgi")
+        self.multiprocess = multiprocess
+        self.lifespan = NoLifespan()
+
+    def environ(self, cycle: Cycle) -> dict[str, Any]:
+        """The PEP 3333 environ of a request."""
+        head = cycle.head
+        script_name = head.root_path.rstrip("/")
+        # PEP 3333: the decoded path's bytes, as latin-1 text.
+        path = unquote_to_bytes(head.raw_path).decode("latin-1")
+        if script_name and (path == script_name or path.startswith(script_name + "/")):
+            path = path[len(script_name) :]
+        server = head.server or ("", None)
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": head.method,
+            "SCRIPT_NAME": script_name,
+            "PATH_INFO": path,
+            "QUERY_STRING": head.query.decode("latin-1"),
+            "RAW_URI": head.target.decode("latin-1"),
+            "REQUEST_URI": head.target.decode("latin-1"),
+            "SERVER_NAME": server[0],
+            "SERVER_PORT": str(server[1]) if server[1] is not None else "0",
+            "SERVER_PROTOCOL": "HTTP/" + head.http_version,
+            "SERVER_SOFTWARE": SERVER_SOFTWARE,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": head.scheme,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": self.multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper": FileWrapper,
+        }
+        if head.client is not None:
+            environ["REMOTE_ADDR"], port = head.client
+            environ["REMOTE_PORT"] = str(port)
+        for name, value in head.headers:
+            if b"_" in name:
+                # CGI turns '-' into '_': a header spelled with '_' could pass for another.
+                continue
+            text = value.decode("latin-1")
+            if name == b"content-type":
+                environ["CONTENT_TYPE"] = text
+                continue
+            if name == b"content-length":
+                environ["CONTENT_LENGTH"] = text
+                continue
+            key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+            if key in environ:
+                separator = "; " if key == "HTTP_COOKIE" else ","
+                environ[key] = environ[key] + separator + text
+            else:
+                environ[key] = text
+        if cycle.body_complete:
+            # PERF: a body that has all arrived is handed over whole, no thread hops to read it.
+            environ["wsgi.input"] = io.BytesIO(cycle.take_body())
+        else:
+            environ["wsgi.input"] = io.BufferedReader(WSGIInput(cycle, self.loop))
+        return environ
+
+    def run(self, cycle: Cycle) -> None:
+        """Hand a request to the pool."""
+        environ = self.environ(cycle)
+        response = WSGIResponse(cycle, self.loop)
+        self.executor.submit(response.run, self.app, environ)
+
+    async def startup(self) -> None:
+        """WSGI has no startup events."""
+
+    async def shutdown(self) -> None:
+        """Let the pool's threads finish."""
+        await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown, True)
