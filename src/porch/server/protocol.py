@@ -32,6 +32,8 @@ logger = logging.getLogger("porch.error")
 MAX_PIPELINED = 32
 
 NO_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE = 0, 1, 2
+# On shutdown, how long an idle keep-alive connection may still send one last request.
+SHUTDOWN_GRACE = 1.0
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -282,10 +284,23 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.abort()
 
     def shutdown(self) -> None:
-        """Stop after the request in flight; an idle connection closes now."""
+        """Stop after the request in flight; an idle connection closes within a moment.
+
+        A keep-alive client may be sending its next request right now: closing at once would
+        lose it. It gets SHUTDOWN_GRACE seconds, and its request is answered with
+        `Connection: close`; a connection idle for longer than that already is closed now.
+        """
         self.closing = True
-        if self._active is None and not self._queue:
-            self._close()
+        if self._active is not None or self._queue:
+            return
+        if self._deadline_kind == IDLE_DEADLINE:
+            idle_since = self.deadline - self.config.timeout_keep_alive
+            if self.clock.now - idle_since >= SHUTDOWN_GRACE:
+                self._close()
+                return
+        grace = self.clock.now + SHUTDOWN_GRACE
+        if not self.deadline or self.deadline > grace:
+            self.deadline = grace
 
 
 def _address(value: Any) -> tuple[str, int] | None:

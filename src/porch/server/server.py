@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import stat
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -93,6 +94,8 @@ class Server:
         self.announce = True  # log where it listens (the supervisor does it for workers)
         self._exit: asyncio.Event | None = None
         self.state: ServerState | None = None
+        # A worker's supervisor: when it is gone, the worker stops too.
+        self.parent_pid: int | None = None
 
     def run(self, sockets: list[socket.socket]) -> int:
         """Run the event loop until the server stops; the process's exit status."""
@@ -103,6 +106,12 @@ class Server:
         """Begin a graceful shutdown (from the loop's thread)."""
         if self._exit is not None:
             self._exit.set()
+
+    def stop_threadsafe(self) -> None:
+        """Begin a graceful shutdown from any thread."""
+        loop = self.state.loop if self.state is not None else None
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.stop)
 
     async def serve(self, sockets: list[socket.socket]) -> int:
         """Start, serve until a signal (or --max-requests), shut down gracefully."""
@@ -146,13 +155,17 @@ class Server:
             for sock in sockets
         ]
         state.start_ticker()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self.stop)
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self.stop)
         if self.announce:
             for sock in sockets:
                 logger.info("Porch listening on %s", describe_socket(sock, ssl_context is not None))
         if self.on_ready is not None:
             self.on_ready()
+        if self.parent_pid is not None:
+            self._watch_parent(loop)
         exhausted = loop.create_task(state.exhausted.wait())
         stopped = loop.create_task(self._exit.wait())
         await asyncio.wait([exhausted, stopped], return_when=asyncio.FIRST_COMPLETED)
@@ -161,9 +174,17 @@ class Server:
         if state.exhausted.is_set():
             logger.info("Reached --max-requests (%d); restarting", state.total_requests)
         await self._shutdown(servers, state, adapter)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+        if in_main_thread:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
         return 0
+
+    def _watch_parent(self, loop: asyncio.AbstractEventLoop) -> None:
+        if os.getppid() != self.parent_pid:
+            logger.warning("The supervisor is gone; stopping")
+            self.stop()
+            return
+        loop.call_later(1.0, self._watch_parent, loop)
 
     async def _shutdown(
         self, servers: list[asyncio.AbstractServer], state: ServerState, adapter: Any

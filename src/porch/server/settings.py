@@ -171,6 +171,22 @@ class Settings:
         values.update(overrides)
         return cls(**values)
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as `PORCH_*` variables, which `from_env` reads back."""
+        environ: dict[str, str] = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                text = "1" if value else "0"
+            elif isinstance(value, list):
+                text = os.pathsep.join(value)
+            else:
+                text = str(value)
+            environ[env_name(item.name)] = text
+        return environ
+
     def validate(self) -> None:
         """Raise ValueError with a one-line message for a setting that cannot work."""
         for item in dataclasses.fields(self):

@@ -1,0 +1,296 @@
+"""Helpers the tests share: porch on a real socket (in a thread or a subprocess), a raw
+socket client, and a fake transport for byte-level protocol tests."""
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from porch.server.h1 import Limits
+from porch.server.loader import make_adapter
+from porch.server.protocol import HTTPProtocol
+from porch.server.server import Server
+from porch.server.settings import Settings
+from porch.server.state import ConnectionConfig, ServerState
+
+ROOT = Path(__file__).resolve().parent.parent
+PORCH = [sys.executable, "-m", "porch"]
+
+
+def listening_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A bound, listening TCP socket on a free port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class ThreadServer:
+    """Porch serving `app` from a background thread (its own event loop)."""
+
+    def __init__(self, app: Any, **settings: Any) -> None:
+        settings.setdefault("access_log", False)
+        settings.setdefault("timeout_graceful_shutdown", 5.0)
+        self.settings = Settings(**settings)
+        self.sock = listening_socket(self.settings.host)
+        self.port = self.sock.getsockname()[1]
+        self.server = Server(self.settings, app)
+        self.server.announce = False
+        self.ready = threading.Event()
+        self.server.on_ready = self.ready.set
+        self.exit_code: int | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.settings.ssl_certfile else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        self.exit_code = self.server.run([self.sock])
+        self.ready.set()
+
+    def __enter__(self) -> "ThreadServer":
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise RuntimeError("server did not start")
+        if self.exit_code is not None:
+            raise RuntimeError(f"server exited with {self.exit_code}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop_threadsafe()
+        self.thread.join(10)
+        self.sock.close()
+
+
+@contextlib.contextmanager
+def serve(app: Any, **settings: Any) -> Iterator[ThreadServer]:
+    """Porch serving `app` in this process; yields the ThreadServer (its .url, .port)."""
+    with ThreadServer(app, **settings) as server:
+        yield server
+
+
+class PorchProcess:
+    """`python -m porch ARGS --fd N` in a subprocess, on a socket the test bound."""
+
+    def __init__(
+        self,
+        args: list[str],
+        cwd: str | Path | None = None,
+        env: dict[str, str] | None = None,
+        bind: bool = True,
+    ) -> None:
+        self.sock = listening_socket() if bind else None
+        self.port = self.sock.getsockname()[1] if self.sock else None
+        fd_args = ["--fd", str(self.sock.fileno())] if self.sock else []
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(cwd or ""), str(ROOT / "src"), full_env.get("PYTHONPATH", "")])
+        )
+        self.proc = subprocess.Popen(
+            [*PORCH, *args, *fd_args],
+            cwd=cwd,
+            env=full_env,
+            pass_fds=[self.sock.fileno()] if self.sock else [],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self._output: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._output.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self._output)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 15.0, marker: str = "listening on") -> None:
+        """Wait until the server logs that it listens (or exits)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if marker in self.output.lower():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"porch exited with {self.proc.returncode}:\n{self.output}")
+            time.sleep(0.02)
+        raise RuntimeError(f"porch did not start in {timeout}s:\n{self.output}")
+
+    def stop(self, sig: int = 15, timeout: float = 15.0) -> int:
+        """Signal the process and wait for it; its exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            code = self.proc.wait()
+        self._reader.join(2)
+        if self.sock:
+            self.sock.close()
+        return code
+
+    def __enter__(self) -> "PorchProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RawClient:
+    """A plain socket for sending exact bytes and reading what comes back."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read_until_close(self, timeout: float = 5.0) -> bytes:
+        """Everything until the server closes (or `timeout` passes)."""
+        self.sock.settimeout(timeout)
+        chunks = []
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while chunk := self.sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def read_response(self, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+        """One response with a Content-Length (or none) body: status, headers, body."""
+        self.sock.settimeout(timeout)
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed before a full head: {buffer!r}")
+            buffer += chunk
+        head, _, rest = buffer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(rest) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        self.pending = rest[length:]
+        return status, headers, rest[:length]
+
+    def is_closed(self, timeout: float = 2.0) -> bool:
+        """Whether the server has closed the connection (reads EOF within `timeout`)."""
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(65536) == b""
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "RawClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FakeTransport(asyncio.Transport):
+    """A transport that records what the protocol writes, for byte-level tests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer = bytearray()
+        self.closed = False
+        self.reading = True
+        self.extra: dict[str, Any] = {
+            "peername": ("127.0.0.1", 50000),
+            "sockname": ("127.0.0.1", 8000),
+        }
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert not self.closed, "write after close"
+        self.buffer += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.extra.get(name, default)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (16384, 65536)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def take(self) -> bytes:
+        """What was written since the last take()."""
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        return data
+
+
+def make_protocol(
+    app: Any, loop: asyncio.AbstractEventLoop, **settings: Any
+) -> tuple[HTTPProtocol, FakeTransport]:
+    """An HTTPProtocol for `app` on a FakeTransport, connected (call inside a running loop)."""
+    parsed = Settings(**settings)
+    config = ConnectionConfig(
+        adapter=make_adapter(app, parsed, loop),
+        limits=Limits(
+            parsed.limit_request_line,
+            parsed.limit_request_headers,
+            parsed.limit_request_header_size,
+            parsed.limit_request_body,
+        ),
+        timeout_keep_alive=parsed.timeout_keep_alive,
+        timeout_request_header=parsed.timeout_request_header,
+        limit_concurrency=parsed.limit_concurrency,
+        root_path=parsed.root_path,
+    )
+    state = ServerState(config, loop)
+    protocol = HTTPProtocol(state)
+    transport = FakeTransport()
+    protocol.connection_made(transport)
+    return protocol, transport
