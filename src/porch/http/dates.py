@@ -18,8 +18,13 @@ def parse_http_date(value: str | bytes) -> float | None:
             return None
     try:
         parts = parsedate_tz(value)
-        # parsedate_tz also reads RFC 850 two-digit years and asctime() dates.
-        return None if parts is None else float(mktime_tz(parts))
+        # parsedate_tz also reads RFC 850 two-digit years and asctime() dates, but lets
+        # impossible fields through (mktime would roll "99 Nov" into February).
+        if parts is None or not (1 <= parts[2] <= 31 and parts[3] <= 23 and parts[4] <= 59):
+            return None
+        if not 0 <= parts[5] <= 60:
+            return None
+        return float(mktime_tz(parts))
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
