@@ -16,7 +16,7 @@ from typing import Any
 from porch.server.h1 import Limits
 from porch.server.loader import make_adapter
 from porch.server.protocol import HTTPProtocol
-from porch.server.server import Server
+from porch.server.server import Server, bind_socket
 from porch.server.settings import Settings
 from porch.server.state import ConnectionConfig, ServerState
 
@@ -42,8 +42,12 @@ class ThreadServer:
         settings.setdefault("access_log", False)
         settings.setdefault("timeout_graceful_shutdown", 5.0)
         self.settings = Settings(**settings)
-        self.sock = listening_socket(self.settings.host)
-        self.port = self.sock.getsockname()[1]
+        if self.settings.uds:
+            self.sock = bind_socket(self.settings)  # `serve(app, uds=path)`: a unix socket
+            self.port = 0
+        else:
+            self.sock = listening_socket(self.settings.host)
+            self.port = self.sock.getsockname()[1]
         self.server = Server(self.settings, app)
         self.server.announce = False
         self.ready = threading.Event()
@@ -108,6 +112,9 @@ class PorchProcess:
             text=True,
             start_new_session=True,
         )
+        if self.sock is not None:
+            # Only porch holds the socket now: once it stops listening, connecting is refused.
+            self.sock.close()
         self._output: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -136,6 +143,29 @@ class PorchProcess:
             time.sleep(0.02)
         raise RuntimeError(f"porch did not start in {timeout}s:\n{self.output}")
 
+    def wait_output(self, text: str, count: int = 1, timeout: float = 15.0) -> None:
+        """Wait until `text` appears `count` times in the output (RuntimeError on exit/timeout)."""
+        deadline = time.monotonic() + timeout
+        while self.output.count(text) < count:
+            if self.proc.poll() is not None:
+                self._reader.join(2)
+                if self.output.count(text) >= count:
+                    return
+                raise RuntimeError(f"porch exited with {self.proc.returncode}:\n{self.output}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{text!r} x{count} not seen in {timeout}s:\n{self.output}")
+            time.sleep(0.02)
+
+    def wait_exit(self, timeout: float = 15.0) -> int:
+        """Wait for the process to exit by itself; its status (TimeoutExpired if it does not)."""
+        code = self.proc.wait(timeout)
+        self._reader.join(2)
+        return code
+
+    def children(self) -> list[int]:
+        """The pids of the process's live children (its workers)."""
+        return child_pids(self.proc.pid)
+
     def stop(self, sig: int = 15, timeout: float = 15.0) -> int:
         """Signal the process and wait for it; its exit status."""
         if self.proc.poll() is None:
@@ -155,6 +185,43 @@ class PorchProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def child_pids(pid: int) -> list[int]:
+    """The pids of the live (not zombie) children of `pid`, from /proc."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state, ppid, ...
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(entry))
+    return sorted(children)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.02) -> bool:
+    """Poll `predicate` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
 
 
 class RawClient:
@@ -294,3 +361,170 @@ def make_protocol(
     transport = FakeTransport()
     protocol.connection_made(transport)
     return protocol, transport
+
+
+class NotAnswered(Exception):
+    """The server closed the connection before sending any byte of the response."""
+
+
+class PartialResponse(Exception):
+    """The connection ended in the middle of a response."""
+
+
+class KeepAliveClient:
+    """One keep-alive HTTP/1.1 connection that knows how much of each response arrived."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
+        self.address = (host, port)
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.fresh = True  # the last request went out on a new connection
+
+    def request(self, target: str) -> tuple[int, dict[str, str], bytes]:
+        """GET `target`: status, headers, body (reconnecting if the last response said close).
+
+        Raises ConnectionRefusedError (nothing listens), NotAnswered (closed before any
+        response byte) or PartialResponse (closed mid-response).
+        """
+        self.fresh = self.sock is None
+        if self.sock is None:
+            self.sock = socket.create_connection(self.address, timeout=self.timeout)
+        sock = self.sock
+        try:
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: porch.test\r\n\r\n".encode())
+        except OSError as exc:
+            self.close()
+            raise NotAnswered(f"send failed: {exc!r}") from None
+        received = b""
+        try:
+            while b"\r\n\r\n" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+            head, _, body = received.partition(b"\r\n\r\n")
+            if b"\r\n\r\n" in received:
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", "-1"))
+                while len(body) < length:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+                    received += chunk
+                if len(body) == length:
+                    if headers.get("connection", "").lower() == "close":
+                        self.close()
+                    return int(lines[0].split(" ")[1]), headers, body
+        except (ConnectionResetError, TimeoutError) as exc:
+            if not received and isinstance(exc, ConnectionResetError):
+                self.close()
+                raise NotAnswered(repr(exc)) from None
+            self.close()
+            raise PartialResponse(f"{exc!r} after {received!r}") from None
+        self.close()
+        if not received:
+            raise NotAnswered("EOF before any response byte")
+        raise PartialResponse(f"EOF after {received!r}")
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class LoadGenerator:
+    """Threads sending `GET /req?id=N` back to back on keep-alive connections.
+
+    Every attempt gets a unique id, and the application (tests/apps_process/lifecycle.py)
+    logs the ids it receives, so that a test can tell a request the server dropped (the
+    application saw it, the client got no complete response) from one the server never took
+    (closed before reading it: the client retries it under a new id, as RFC 9112 §9.3.1
+    allows for idempotent requests).
+    """
+
+    def __init__(self, port: int, threads: int = 4, pause: float = 0.0) -> None:
+        self.port = port
+        self.pause = pause
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.ok: dict[str, int] = {}  # id -> pid that answered
+        self.ok_times: list[float] = []
+        self.not_answered: list[str] = []  # ids closed before any response byte (retried)
+        self.refused = 0  # connection attempts refused (nothing listening)
+        self.failures: list[str] = []  # anything else: partial, bad status, wrong body, timeout
+        self._counter = 0
+        self._threads = [
+            threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)
+        ]
+
+    def _next_id(self, thread: int) -> str:
+        with self.lock:
+            self._counter += 1
+            return f"{thread}-{self._counter}"
+
+    def _run(self, thread: int) -> None:
+        client = KeepAliveClient(self.port)
+        while not self.stopping.is_set():
+            request_id = self._next_id(thread)
+            try:
+                status, _, body = client.request(f"/req?id={request_id}")
+            except ConnectionRefusedError:
+                with self.lock:
+                    self.refused += 1
+                time.sleep(0.01)
+                continue
+            except NotAnswered:
+                with self.lock:
+                    self.not_answered.append(request_id)
+                continue
+            except Exception as exc:  # partial responses, timeouts: all failures
+                with self.lock:
+                    self.failures.append(f"{request_id}: {exc!r}")
+                continue
+            pid, _, echoed = body.decode().partition(" ")
+            with self.lock:
+                if status != 200 or echoed != request_id:
+                    self.failures.append(f"{request_id}: {status} {body!r}")
+                else:
+                    self.ok[request_id] = int(pid)
+                    self.ok_times.append(time.monotonic())
+            if self.pause:
+                time.sleep(self.pause)
+        client.close()
+
+    def count(self) -> int:
+        """Requests answered so far."""
+        with self.lock:
+            return len(self.ok)
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> None:
+        """Wait until `count` more requests have been answered."""
+        target = self.count() + count
+        if not wait_until(lambda: self.count() >= target, timeout):
+            raise RuntimeError(f"load stalled at {self.count()} (wanted {target})")
+
+    def pids_since(self, when: float) -> set[int]:
+        """The pids that answered requests completed after `when` (time.monotonic())."""
+        with self.lock:
+            pairs = list(zip(self.ok_times, self.ok.values(), strict=True))
+        return {pid for moment, pid in pairs if moment >= when}
+
+    def start(self) -> "LoadGenerator":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self._threads:
+            thread.join(15)
+
+    def dropped(self, seen_ids: set[str]) -> list[str]:
+        """Requests the application received whose response never (fully) came back."""
+        answered = set(self.ok)
+        return sorted(seen_ids - answered)

@@ -62,7 +62,9 @@ def configure_logging(level: str = "info", access_log: bool = True) -> None:
     access.propagate = False
     if not any(getattr(h, "_porch", False) for h in access.handlers):
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(message)s", "%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s [%(process)d] %(message)s", "%Y-%m-%d %H:%M:%S")
+        )
         handler._porch = True  # type: ignore[attr-defined]
         access.addHandler(handler)
     access.setLevel(logging.INFO if access_log else logging.CRITICAL + 1)

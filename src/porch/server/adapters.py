@@ -83,6 +83,9 @@ async def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
             if yielded is None:
                 await _bare_yield()
             else:
+                # A Task clears this flag on each future it is handed; the eager step had no
+                # Task, and awaiting a future still flagged raises "await wasn't used with future".
+                yielded._asyncio_future_blocking = False
                 await yielded
         except BaseException as exc:  # cancellation included: it belongs to the coroutine
             try:

@@ -12,9 +12,6 @@ from porch.server.h1 import InvalidResponse
 from porch.server.lifespan import Lifespan
 from porch.server.types import ASGIApp, Message, Scope
 
-ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
-DISCONNECT: Message = {"type": "http.disconnect"}
-EXTENSIONS: dict[str, Any] = {"http.response.pathsend": {}}
 
 
 class ASGICycle(Cycle):
@@ -32,7 +29,7 @@ class ASGICycle(Cycle):
         """The next http.request message; http.disconnect once there is nothing more."""
         if self._final_body_sent or self.response_complete or self.protocol.closed:
             await self._wait_for_end()
-            return DISCONNECT
+            return {"type": "http.disconnect"}
         if self.body_complete and self._body_error is None:
             # PERF: a body that has all arrived (most requests have none) needs no waiting.
             self._final_body_sent = True
@@ -41,7 +38,7 @@ class ASGICycle(Cycle):
             body = await self.receive_body()
         except (ClientDisconnected, HTTPError):
             # A broken-off body is answered by the server; to the app the client is gone.
-            return DISCONNECT
+            return {"type": "http.disconnect"}
         more = not self.body_complete or self.body_pending
         if not more:
             self._final_body_sent = True
@@ -65,8 +62,8 @@ class ASGICycle(Cycle):
         super().disconnected()
         self._wake_end_waiter()
 
-    def finish(self) -> None:
-        super().finish()
+    def _complete(self) -> None:
+        super()._complete()
         self._wake_end_waiter()
 
     def fail(self, exc: BaseException | None = None) -> None:
@@ -86,13 +83,17 @@ class ASGICycle(Cycle):
             self._start_message = message
             return
         if self.response_complete:
-            if self.protocol.closed:
+            if self.protocol.closed or self._body_error is not None:
+                # The server answered for the application (its body broke off, and receive()
+                # said http.disconnect): to the application, the client is gone.
                 raise ClientDisconnected("client disconnected")
             raise RuntimeError(f"ASGI: {message_type!r} sent after the response completed")
         if self.protocol.closed:
             raise ClientDisconnected("client disconnected")
         if message_type == "http.response.body":
             body = message.get("body", b"")
+            if body.__class__ is not bytes:
+                body = _as_bytes(body)
             more = message.get("more_body", False)
             if not self.response_started:
                 self._start(None if more else len(body))
@@ -126,10 +127,16 @@ class ASGICycle(Cycle):
         self.start_response(status, headers, body_length)
 
 
+def _as_bytes(body: Any) -> bytes:
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    raise InvalidResponse(f"ASGI: 'body' must be bytes, not {type(body).__name__}")
+
+
 class ASGIAdapter:
     """Serves an ASGI 3 application."""
 
-    cycle_class = ASGICycle
+    cycle_class: type[Cycle] = ASGICycle
 
     def __init__(
         self, app: ASGIApp, loop: asyncio.AbstractEventLoop, lifespan: str = "auto"
@@ -144,7 +151,8 @@ class ASGIAdapter:
         root_path = head.root_path
         scope: Scope = {
             "type": "http",
-            "asgi": ASGI_VERSION,
+            # Fresh dicts: middleware may write into a scope, and no other request may see it.
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": head.http_version,
             "server": head.server,
             "client": head.client,
@@ -156,7 +164,7 @@ class ASGIAdapter:
             "raw_path": root_path.encode() + head.raw_path if root_path else head.raw_path,
             "query_string": head.query,
             "headers": head.headers,
-            "extensions": EXTENSIONS,
+            "extensions": {"http.response.pathsend": {}},
         }
         state = self.lifespan.state
         if state is not None:
@@ -170,7 +178,8 @@ class ASGIAdapter:
 
     async def _call(self, cycle: ASGICycle) -> None:
         try:
-            result = await self.app(self.scope(cycle), cycle.receive, cycle.send)
+            app: Any = self.app  # typed to return None; what it really returns is checked
+            result = await app(self.scope(cycle), cycle.receive, cycle.send)
         except BaseException as exc:
             app_failed(cycle, exc)
             if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):
@@ -183,7 +192,10 @@ class ASGIAdapter:
                 cycle.fail()
             else:
                 reason = "completing" if cycle.response_started else "starting"
-                app_failed(cycle, RuntimeError(f"ASGI: the application returned without {reason} a response"))
+                app_failed(
+                    cycle,
+                    RuntimeError(f"ASGI: the application returned without {reason} a response"),
+                )
 
     async def startup(self) -> None:
         """Run lifespan startup."""

@@ -38,6 +38,8 @@ BODY_HIGH_WATER = 65536
 # Files up to this size go out in the same write as the head; larger ones zero-copy.
 SMALL_FILE = 65536
 FILE_CHUNK = 262144
+# Headers of an error page that the server sets itself.
+_OWN = frozenset((b"content-type", b"content-length", b"transfer-encoding"))
 
 
 class Cycle:
@@ -85,7 +87,7 @@ class Cycle:
         self.response_started = False
         self.response_complete = False
         self.status = 0
-        self.bytes_sent = 0
+        self.bytes_sent = 0  # of the body, as the access log counts them
         self._head = b""  # encoded but not yet written: it goes out with the first body bytes
         self._framing = NO_BODY
         self._remaining = -1
@@ -192,7 +194,11 @@ class Cycle:
         if self.response_started:
             raise InvalidResponse("the response has already started")
         # A body the application did not read would be taken for the next request.
-        keep_alive = self.keep_alive and self.body_complete and not self.protocol.closing
+        keep_alive = self.keep_alive and self.body_complete
+        if keep_alive and self.protocol.closing:
+            # Closing (the client's EOF, a bad request behind, shutdown): what was received is
+            # still answered in order, and the last answer says so.
+            keep_alive = not self.protocol.nothing_to_answer_next()
         head, framing, length, keep_alive = encode_response_head(
             status,
             headers,
@@ -227,30 +233,32 @@ class Cycle:
                 more = False
                 size = self._remaining
             self._remaining -= size
+            self.bytes_sent += size
         elif framing == CHUNKED:
             if data:
+                self.bytes_sent += len(data)
                 data = b"%x\r\n%b\r\n" % (len(data), data)
             if not more:
                 data += b"0\r\n\r\n"
         elif framing == NO_BODY:
             data = b""
+        else:
+            self.bytes_sent += len(data)
         if self._head:
             data = self._head + data
             self._head = b""
         if data and not self.protocol.closed:
             # PERF: one write per response when the body comes whole.
             self.transport.write(data)
-            self.bytes_sent += len(data)
         if not more:
-            self.finish()
+            self._complete()
 
     def finish(self) -> None:
         """The response is complete: end the framing and hand the connection back."""
-        if self.response_complete:
-            return
-        if self._head:
-            self.write(b"", more=False)
-            return
+        if not self.response_complete:
+            self.write(b"", more=False)  # the head if still pending, the last chunk if chunked
+
+    def _complete(self) -> None:
         if self._framing == CONTENT_LENGTH and self._remaining > 0:
             logger.error(
                 "Response body shorter than its Content-Length (%d bytes missing); "
@@ -273,6 +281,11 @@ class Cycle:
         """Send a file region as the whole body (zero-copy where the transport allows)."""
         try:
             count = region.count
+            if self._framing == NO_BODY:
+                self.write(b"", more=False)  # HEAD, 304: the head alone, the file unread
+                return
+            if self._framing == CONTENT_LENGTH:
+                count = min(count, self._remaining)  # never past the length announced
             if self._framing != CONTENT_LENGTH or count <= SMALL_FILE:
                 data = _read_exactly(region.file.fileno(), region.offset, count)
                 self.write(data, more=False)
@@ -288,25 +301,37 @@ class Cycle:
         """The application failed: a generic 500 if nothing was sent, else close."""
         if self.response_complete:
             return
-        if not self.response_started:
-            self.send_error(500)
+        if not self.response_started or self._head:
+            self.send_error(500)  # not a byte has gone out: the client gets a proper answer
             return
         self.keep_alive = False
         self._head = b""
         self.response_complete = True
         self.protocol.cycle_done(self)
 
-    def send_error(self, status: int, detail: str | None = None) -> None:
-        """Answer with a short plain-text error page (nothing of the request is echoed)."""
+    def send_error(
+        self, status: int, detail: str | None = None, headers: RawHeaders | None = None
+    ) -> None:
+        """Answer with a short plain-text error page (nothing of the request is echoed).
+
+        A response whose head has not gone out yet is replaced; one already on the wire is not.
+        """
         if self.response_started:
-            return
+            if not self._head or self.response_complete:
+                return
+            self.response_started = False
+            self._head = b""
         body = f"{status} {detail or reason_phrase(status)}\n".encode()
         self.keep_alive = self.keep_alive and status < 500 and status not in (408, 413, 431)
-        self.start_response(
-            status,
-            [(b"content-type", b"text/plain; charset=utf-8")],
-            body_length=len(body),
-        )
+        error_headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        if headers:
+            # An HTTPError's own headers (Allow, WWW-Authenticate, Retry-After...).
+            error_headers += [(name, value) for name, value in headers if name.lower() not in _OWN]
+        try:
+            self.start_response(status, error_headers, body_length=len(body))
+        except InvalidResponse:
+            logger.error("Invalid headers on an HTTPError %d; sent without them", status)
+            self.start_response(status, error_headers[:1], body_length=len(body))
         self.write(body, more=False)
 
 
@@ -349,6 +374,9 @@ async def _sendfile(cycle: Cycle, in_fd: int, offset: int, count: int) -> None:
                 sent = os.sendfile(out_fd, in_fd, offset, count)
             except (BlockingIOError, InterruptedError):
                 sent = 0
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                # Straight to the socket, so the transport has not seen the client go.
+                raise ClientDisconnected("client disconnected during sendfile") from exc
             if sent == 0:
                 data = _read_exactly(in_fd, offset, min(count, 16384))
                 cycle.write(data, more=True)

@@ -9,11 +9,28 @@
   and the connection must answer it (its `status`) and close.
 
 Invariants: events of one request come in the order above; a request's body events all come
-before the next `ParsedRequest`; nothing after an error is ever parsed. httptools (llhttp)
-checks most of the grammar; what it lets through and RFC 9112 forbids, this module refuses:
-a missing or repeated Host on HTTP/1.1, Transfer-Encoding other than a single `chunked`
-(and any on HTTP/1.0), HTTP/0.9 and versions other than 1.x, fragments in the target, and
-the limits on the request line, the header count and the head size.
+before the next `ParsedRequest`; a `ParsedRequest` is never taken back, and its head is never
+changed after it is emitted (trailer fields are dropped, not merged); nothing after an error is
+ever parsed. However the bytes are split between calls, the events are the same.
+
+httptools (llhttp) checks most of the grammar; what it lets through and RFC 9112 forbids, this
+module refuses: a missing or repeated Host on HTTP/1.1, Transfer-Encoding other than a single
+`chunked` (and any on HTTP/1.0), HTTP/0.9 and versions other than 1.x, fragments and userinfo in
+the target, `*` but for OPTIONS, an absolute-form target that is not http(s) or names another
+host than Host, CONNECT (405: porch makes no tunnels), an unsupported Expect (417), Host in the
+trailer section, and the limits: request line (414), header count and head size (431, trailer
+fields included), body (413), chunk framing (extensions, an unfinished trailer line) between
+two pieces of body (413, bounded by the head size), and empty lines between requests (400).
+
+Statuses: 400 for malformed bytes; 413/414/431 for sizes; 417 for Expect; 405 for CONNECT; 501
+only for a well-formed request line (`token SP target SP HTTP/1.x CRLF`) whose method llhttp
+does not know (RFC 9110 §9.1). To tell the two apart, a refused method waits for the end of its
+request line; when porch cannot isolate that line (a request pipelined right behind a body that
+arrived in pieces), the answer is 400.
+
+llhttp parses an Upgrade request's head and hands over the rest as another protocol; porch
+answers it as plain HTTP (RFC 9110 §7.8 lets a server ignore Upgrade), so its body, if any, is
+read as a body, never as the next request.
 
 `encode_response_head` is the other direction: a status and header list become the bytes of
 a response head, with the framing (Content-Length, chunked or close-delimited) decided here.
@@ -85,6 +102,21 @@ class Limits:
 
 # reg-name, IPv4 or a bracketed IP literal, then an optional port (RFC 9110 §7.2, RFC 3986).
 _HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+# Bytes of empty lines tolerated between requests (RFC 9112 §2.2 asks for at least one).
+MAX_EMPTY_LINES = 64
+# A chunked body llhttp skipped (see _after_upgrade) is read by a parser primed with these.
+_CHUNKED_PRIMER = b"PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+_LENGTH_PRIMER = b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+
+
+class _TrailerSink(list[tuple[bytes, bytes]]):
+    """Where trailer fields go once the head is out: nowhere (RFC 9110 §6.5.1)."""
+
+    def append(self, field: tuple[bytes, bytes]) -> None:
+        pass
+
+
+_TRAILERS: Final = _TrailerSink()
 
 
 class RequestParser:
@@ -98,11 +130,15 @@ class RequestParser:
         "_expect",
         "_failed",
         "_head_bytes",
+        "_head_more",
+        "_head_origin",
         "_header_count",
         "_headers",
         "_host",
         "_host_count",
+        "_in_body",
         "_in_head",
+        "_method_line",
         "_parser",
         "_pending_bytes",
         "_transfer_encoding",
@@ -115,10 +151,17 @@ class RequestParser:
         self._parser = httptools.HttpRequestParser(self)
         self._events: list[object] = []
         self._failed = False
-        self._in_head = False
+        self._in_head = False  # a request head has begun and not ended
+        self._in_body = False  # a request head has ended and its body has not
         self._begun_in_chunk = False
+        # Bytes fed that completed nothing: of an unfinished head, of chunk framing since the
+        # last piece of body, or of empty lines between requests.
         self._pending_bytes = 0
         self._body_bytes = 0
+        # The start of an unfinished head, kept in case llhttp refuses its method later.
+        self._head_origin: bytes | None = None
+        self._head_more = b""
+        self._method_line: bytes | None = None  # a refused method waiting for its line's end
         self._reset_head()
 
     def _reset_head(self) -> None:
@@ -141,45 +184,122 @@ class RequestParser:
         """Parse `data`; return the events it completes (see the module docstring)."""
         events = self._events = []
         if self._failed:
+            if self._method_line is not None:
+                self._judge_method(self._method_line + data)
             return events
         self._begun_in_chunk = False
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            self._after_upgrade(data, upgrade.args[0] if upgrade.args else len(data))
-        except httptools.HttpParserCallbackError as exc:
-            error = exc.__context__
-            self._fail(error if isinstance(error, ProtocolError) else ProtocolError(400))
-        except httptools.HttpParserInvalidMethodError:
-            self._fail(_method_error(data))
-        except httptools.HttpParserError as exc:
-            self._fail(ProtocolError(400, _describe(exc)))
-        if self._in_head and not self._begun_in_chunk and not self._failed:
-            # httptools buffers a header line until its end, unseen: bound the raw bytes of a
-            # head that spans chunks. (A head begun in this chunk holds at most this chunk.)
-            self._pending_bytes += len(data)
-            if self._pending_bytes > self.limits.request_line + self.limits.header_size + 4096:
-                self._fail(ProtocolError(431, "Request header fields too large"))
+        # What brings a fresh parser to the state `data` starts in (None: unknown); it is
+        # only used to find a refused request line again.
+        replay: bytes | None = None if self._in_head or self._in_body else b""
+        while True:
+            try:
+                self._parser.feed_data(data)
+            except httptools.HttpParserUpgrade as upgrade:
+                offset = upgrade.args[0] if upgrade.args else len(data)
+                data, replay = self._after_upgrade(data, offset)
+                if data and not self._failed:
+                    continue
+            except httptools.HttpParserCallbackError as exc:
+                error = exc.__context__
+                self._fail(error if isinstance(error, ProtocolError) else ProtocolError(400))
+            except httptools.HttpParserInvalidMethodError:
+                self._method_refused(data, replay)
+            except httptools.HttpParserError as exc:
+                if "Invalid method for" in str(exc):
+                    # An RTSP method on an HTTP request line: a known token, so well-formed.
+                    self._fail(ProtocolError(501, "Method not implemented"))
+                else:
+                    self._fail(ProtocolError(400, _describe(exc)))
+            break
+        # PERF: most chunks end between requests, having completed something: two checks.
+        if self._in_head:
+            if not self._failed:
+                self._head_unfinished(data, replay)
+        elif not events and not self._failed:
+            self._nothing_completed(len(data))
         return events
 
     def _fail(self, error: ProtocolError) -> None:
         self._failed = True
         self._events.append(error)
 
-    def _after_upgrade(self, data: bytes, offset: int) -> None:
-        # llhttp stops at an Upgrade (or CONNECT) request once its head is complete. Porch
-        # speaks no other protocol over HTTP/1.1 yet, so the request is answered as plain
-        # HTTP and parsing goes on with a fresh parser (RFC 9110 §7.8 lets a server ignore
-        # Upgrade; a client must wait for 101 before switching).
-        if self._parser.get_method() == b"CONNECT":
-            self._fail(ProtocolError(405, "CONNECT is not supported"))
+    def _head_unfinished(self, data: bytes, replay: bytes | None) -> None:
+        # httptools buffers a header line until its end, unseen: bound the raw bytes of a
+        # head that spans chunks. (A head begun in this chunk holds at most this chunk.)
+        if self._begun_in_chunk:
+            # Kept in case llhttp refuses the method in a later chunk (a small chunk: its
+            # method may be cut; a large one has shown llhttp the whole method already).
+            small = replay is not None and len(data) <= 4096
+            self._head_origin = replay + data if small else None  # type: ignore[operator]
+            self._head_more = b""
             return
+        if len(self._head_more) < 64:  # a refused method is never further in than that
+            self._head_more += data[:64]
+        self._pending_bytes += len(data)
+        if self._pending_bytes > self.limits.request_line + self.limits.header_size + 4096:
+            self._fail(ProtocolError(431, "Request header fields too large"))
+
+    def _nothing_completed(self, size: int) -> None:
+        # Bytes that llhttp consumed without a callback: chunk sizes, extensions and trailer
+        # fields inside a body, or empty lines between requests. Neither may go on forever.
+        self._pending_bytes += size
+        if self._in_body:
+            if self._pending_bytes > self.limits.header_size:
+                self._fail(ProtocolError(413, "Chunk extensions or trailer fields too large"))
+        elif self._pending_bytes > MAX_EMPTY_LINES:
+            self._fail(ProtocolError(400, "Too many empty lines"))
+
+    def _after_upgrade(self, data: bytes, offset: int) -> tuple[bytes, bytes | None]:
+        # llhttp stops after the head of an Upgrade (or CONNECT) request, taking the rest for
+        # another protocol; it has already ended the message, skipping any body. Porch speaks
+        # no other protocol over HTTP/1.1 yet, so the request is answered as plain HTTP (RFC
+        # 9110 §7.8 lets a server ignore Upgrade) and a fresh parser goes on. Returns the
+        # bytes left to parse and what primed the fresh parser.
+        events = self._events
+        request = events[-2]
+        assert isinstance(request, ParsedRequest) and events[-1] is END_OF_MESSAGE
         self._parser = httptools.HttpRequestParser(self)
+        if request.head.method == "CONNECT":
+            del events[-2:]  # never seen by anyone
+            self._fail(ProtocolError(405, "CONNECT is not supported"))
+            return b"", None
         rest = data[offset:]
-        if rest:
-            events = self._events
-            events.extend(self.feed(rest))
-            self._events = events
+        if not request.has_body:
+            return rest, b""
+        # The body must be read as a body, or it would be parsed as the next request (request
+        # smuggling): prime the fresh parser with a head that frames a body the same way.
+        events.pop()  # END_OF_MESSAGE comes after the body
+        primer = (
+            _CHUNKED_PRIMER
+            if request.content_length is None
+            else _LENGTH_PRIMER % request.content_length
+        )
+        self._parser.feed_data(primer)
+        events.pop()  # the primer's own ParsedRequest
+        return rest, primer
+
+    def _method_refused(self, data: bytes, replay: bytes | None) -> None:
+        # llhttp knows a fixed set of methods. Whether the refused one is a well-formed token
+        # (501) or garbage (400) is read from its request line, found again by replaying the
+        # bytes since a known request boundary (only ever on this error path).
+        if self._begun_in_chunk:
+            stream = None if replay is None else replay + data
+            prefix = b""
+        else:
+            stream, prefix = self._head_origin, self._head_more + data
+        if stream is None:
+            self._fail(ProtocolError(400, "Unknown method"))
+            return
+        self._failed = True
+        self._judge_method(stream[_last_request_start(stream) :] + prefix)
+
+    def _judge_method(self, line: bytes) -> None:
+        error = _unknown_method_error(line, self.limits.request_line)
+        if error is None:
+            self._method_line = line  # wait for more of it
+        else:
+            self._method_line = None
+            self._fail(error)
 
     # httptools callbacks. PERF: these run for every request; keep them lean.
 
@@ -205,6 +325,8 @@ class RequestParser:
             raise ProtocolError(431, "Request header fields too large")
         name = name.lower()
         if name == b"host":
+            if not self._in_head:
+                raise ProtocolError(400, "Host in trailer fields")
             self._host = value
             self._host_count += 1
         elif name == b"content-length":
@@ -212,7 +334,8 @@ class RequestParser:
         elif name == b"transfer-encoding":
             self._transfer_encoding = value  # llhttp refuses a second one
         elif name == b"expect":
-            self._expect = value
+            expect = self._expect
+            self._expect = value if expect is None else expect + b"," + value
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -231,39 +354,35 @@ class RequestParser:
         chunked = False
         if self._transfer_encoding is not None:
             # llhttp allows codings before a final chunked; porch decodes none of them, and
-            # HTTP/1.0 has no chunked coding at all (RFC 9112 §6.1).
-            if http_version == "1.0" or self._transfer_encoding.strip().lower() != b"chunked":
+            # HTTP/1.0 has no chunked coding at all (RFC 9112 §6.1). llhttp reads a trailing
+            # tab as part of the coding's name: refuse it here rather than after the head.
+            te = self._transfer_encoding.rstrip(b" ").lower()
+            if http_version == "1.0" or te != b"chunked":
                 raise ProtocolError(400, "Unsupported Transfer-Encoding")
             chunked = True
         expect_continue = False
         if self._expect is not None:
-            if self._expect.strip().lower() != b"100-continue":
-                raise ProtocolError(417, "Unsupported expectation")
-            expect_continue = http_version == "1.1"
+            expect_continue = _expects_continue(self._expect) and http_version == "1.1"
         content_length = self._content_length
         if content_length is not None and content_length > self.limits.body:
             raise ProtocolError(413, "Request body too large")
         url = self._url
+        method = parser.get_method()
         if url[:1] == b"/":
             # PERF: origin-form, nearly every request: split by hand.
             raw_path, _, query = url.partition(b"?")
             if b"#" in url:
                 raise ProtocolError(400, "Fragment in request target")
-        elif url == b"*":
-            raw_path, query = b"*", b""
         else:
-            raw_path, query = _absolute_form(url)
+            raw_path, query = _other_target(method, url, host)
         self._in_head = False
+        self._in_body = True
+        self._pending_bytes = 0
+        headers = self._headers
+        self._headers = _TRAILERS
         self._events.append(
             ParsedRequest(
-                RequestHead(
-                    parser.get_method().decode("ascii"),
-                    url,
-                    raw_path,
-                    query,
-                    self._headers,
-                    http_version,
-                ),
+                RequestHead(method.decode("ascii"), url, raw_path, query, headers, http_version),
                 parser.should_keep_alive(),
                 expect_continue,
                 chunked or bool(content_length),
@@ -275,33 +394,112 @@ class RequestParser:
         self._body_bytes += len(body)
         if self._body_bytes > self.limits.body:
             raise ProtocolError(413, "Request body too large")
+        self._pending_bytes = 0
         self._events.append(body)
 
     def on_message_complete(self) -> None:
+        self._in_body = False
+        self._pending_bytes = 0
         self._events.append(END_OF_MESSAGE)
 
 
-def _absolute_form(url: bytes) -> tuple[bytes, bytes]:
-    """The path and query of an absolute-form target (RFC 9112 §3.2.2)."""
-    try:
-        parsed = httptools.parse_url(url)
-    except httptools.HttpParserInvalidURLError:
-        raise ProtocolError(400, "Invalid request target") from None
-    if parsed.fragment is not None:
+def _expects_continue(value: bytes) -> bool:
+    """Whether an Expect field asks for 100-continue; ProtocolError(417) for anything else."""
+    members = [m for m in (part.strip(b" \t").lower() for part in value.split(b",")) if m]
+    if any(member != b"100-continue" for member in members):
+        raise ProtocolError(417, "Unsupported expectation")
+    return bool(members)
+
+
+def _other_target(method: bytes, url: bytes, host: bytes | None) -> tuple[bytes, bytes]:
+    """The path and query of a target that is not in origin-form (RFC 9112 §3.2)."""
+    if method == b"CONNECT":
+        raise ProtocolError(405, "CONNECT is not supported")
+    if url == b"*":
+        if method != b"OPTIONS":
+            raise ProtocolError(400, "'*' is a target for OPTIONS only")
+        return b"*", b""
+    # absolute-form: "http" or "https", an authority, then an optional path and query.
+    scheme, sep, rest = url.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        raise ProtocolError(400, "Invalid request target")
+    if b"#" in rest:
         raise ProtocolError(400, "Fragment in request target")
-    return parsed.path or b"/", parsed.query or b""
+    end = len(rest)
+    for delimiter in b"/?":
+        index = rest.find(delimiter)
+        if 0 <= index < end:
+            end = index
+    authority, path_query = rest[:end], rest[end:]
+    if b"@" in authority:
+        # RFC 9110 §4.2.4: userinfo is likely there to obscure the authority.
+        raise ProtocolError(400, "Userinfo in request target")
+    if authority[:1] in (b"", b":") or _HOST.fullmatch(authority) is None:
+        raise ProtocolError(400, "Invalid request target")
+    if host is not None and host.lower() != authority.lower():
+        # RFC 9112 §3.2.2 makes the target win; two names for the host are refused instead,
+        # so that no proxy in front and the application can disagree about it.
+        raise ProtocolError(400, "Host header does not match the request target")
+    raw_path, _, query = path_query.partition(b"?")
+    return raw_path or b"/", query
 
 
-_METHOD_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ ")
+_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [\x21-\x7e]+ HTTP/1\.[01]\r\n")
 
 
-def _method_error(data: bytes) -> ProtocolError:
-    """A method llhttp does not know: 501 if it is a well-formed token, else 400."""
-    if data.startswith(b"PRI * HTTP/2"):
-        return ProtocolError(400, "HTTP/2 is not supported on this port")
-    if _METHOD_TOKEN.match(data) is not None:
-        return ProtocolError(501, "Method not implemented")
-    return ProtocolError(400, "Invalid request line")
+def _unknown_method_error(line: bytes, limit: int) -> ProtocolError | None:
+    """The answer to a request line whose method llhttp refused; None while it may go either way.
+
+    501 for a well-formed line (RFC 9110 §9.1: a method the server does not implement), 400
+    for anything else, 414 for a line longer than `limit`.
+    """
+    end = line.find(b"\n")
+    if end >= 0:
+        if _REQUEST_LINE.fullmatch(line, 0, end + 1) is not None:
+            return ProtocolError(501, "Method not implemented")
+        return ProtocolError(400, "Invalid request line")
+    # No line end yet: refuse at once what can no longer become a well-formed line.
+    method_end = len(line) - len(line.lstrip(_TOKEN_CHARS))
+    if method_end < len(line) and (method_end == 0 or line[method_end] != 0x20):
+        return ProtocolError(400, "Invalid request line")
+    if len(line) > limit:
+        return ProtocolError(414, "Request line too long")
+    return None
+
+
+class _RequestCounter:
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_message_begin(self) -> None:
+        self.count += 1
+
+
+def _requests_begun(data: memoryview) -> int:
+    """How many requests llhttp begins in `data`, fed from a request boundary."""
+    counter = _RequestCounter()
+    try:
+        httptools.HttpRequestParser(counter).feed_data(data)
+    except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+        pass
+    return counter.count
+
+
+def _last_request_start(data: bytes) -> int:
+    """Where, in `data` fed from a request boundary, the last request begun starts."""
+    view = memoryview(data)
+    total = _requests_begun(view)
+    low, high = 1, len(data)  # the shortest prefix that begins `total` requests
+    while low < high:
+        middle = (low + high) // 2
+        if _requests_begun(view[:middle]) >= total:
+            high = middle
+        else:
+            low = middle + 1
+    return low - 1
 
 
 def _describe(exc: Exception) -> str:

@@ -33,4 +33,6 @@ def run(settings: Settings, app: Any = None) -> int:
         from porch.server.workers import Supervisor
 
         return Supervisor(settings, app, [sock]).run()
-    return Server(settings, app).run([sock])
+    server = Server(settings, app)
+    server.exit_deadline = True
+    return server.run([sock])

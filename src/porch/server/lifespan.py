@@ -24,6 +24,7 @@ class Lifespan:
         self._task: asyncio.Task[None] | None = None
         self._failure: str | None = None
         self._running = False
+        self._started = False  # the application sent lifespan.startup.complete
 
     async def startup(self) -> None:
         """Send lifespan.startup and wait; raise LifespanFailure if the application fails."""
@@ -38,7 +39,8 @@ class Lifespan:
         await self._startup_done.wait()
         if self._failure is not None:
             raise LifespanFailure(self._failure)
-        if self._running:
+        if self._started:
+            # Even if the application returned at once: it finished its startup.
             self.state = state
 
     async def shutdown(self) -> None:
@@ -88,6 +90,7 @@ class Lifespan:
         assert self._startup_done is not None and self._shutdown_done is not None
         message_type = message["type"]
         if message_type == "lifespan.startup.complete":
+            self._started = True
             self._startup_done.set()
         elif message_type == "lifespan.startup.failed":
             self._failure = str(message.get("message") or "startup failed")

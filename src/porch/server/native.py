@@ -6,9 +6,10 @@ from collections.abc import AsyncIterable, Awaitable, Iterable
 from typing import Any
 
 from porch.http.errors import HTTPError
-from porch.http.native import FileRegion, NativeApp, ResponseLike
+from porch.http.native import FileRegion, NativeApp, Response, ResponseLike
 from porch.server.adapters import NoLifespan, app_failed, step_coroutine
 from porch.server.cycle import Cycle
+from porch.server.h1 import InvalidResponse
 from porch.server.lifespan import Lifespan
 
 
@@ -33,7 +34,7 @@ class NativeAdapter:
         try:
             result = self.handler(cycle.head, cycle)
         except HTTPError as error:
-            cycle.send_error(error.status, error.detail)
+            cycle.send_error(error.status, error.detail, error.headers)
             return
         except Exception as exc:
             app_failed(cycle, exc)
@@ -42,14 +43,14 @@ class NativeAdapter:
             cycle.task = step_coroutine(self.loop, self._await(cycle, result))
             return
         # PERF: a whole body needs neither a coroutine nor a task.
-        body = result.body
+        body = getattr(result, "body", None)
         if body.__class__ is bytes:
             try:
-                cycle.start_response(result.status, result.headers, len(body))  # type: ignore[arg-type]
+                cycle.start_response(result.status, result.headers, len(body))
             except Exception as exc:
                 app_failed(cycle, exc)
                 return
-            cycle.write(body, more=False)  # type: ignore[arg-type]
+            cycle.write(body, more=False)
             return
         cycle.task = step_coroutine(self.loop, self._send(cycle, result))
 
@@ -57,17 +58,20 @@ class NativeAdapter:
         try:
             response = await awaitable
         except HTTPError as error:
-            cycle.send_error(error.status, error.detail)
+            cycle.send_error(error.status, error.detail, error.headers)
             return
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            # Cancelled: the connection was aborted; the request still has to be accounted for.
             app_failed(cycle, exc)
             return
         await self._send(cycle, response)
 
     async def _send(self, cycle: Cycle, response: ResponseLike) -> None:
         """Send any kind of native body, then complete the response."""
-        body = response.body
         try:
+            if response.__class__ is not Response and not isinstance(response, ResponseLike):
+                raise InvalidResponse(f"native: the application returned {response!r}")
+            body = response.body
             if isinstance(body, bytes):
                 cycle.start_response(response.status, response.headers, len(body))
                 cycle.write(body, more=False)
@@ -97,8 +101,8 @@ class NativeAdapter:
                     _close(body)
                 cycle.finish()
         except HTTPError as error:
-            cycle.send_error(error.status, error.detail)
-        except Exception as exc:
+            cycle.send_error(error.status, error.detail, error.headers)
+        except (Exception, asyncio.CancelledError) as exc:
             app_failed(cycle, exc)
 
     async def startup(self) -> None:
@@ -111,8 +115,7 @@ class NativeAdapter:
 
 
 def _is_asgi(app: Any) -> bool:
-    call = getattr(type(app), "__call__", None)
-    return call is not None and inspect.iscoroutinefunction(call)
+    return callable(app) and inspect.iscoroutinefunction(type(app).__call__)
 
 
 async def _aclose(body: AsyncIterable[bytes]) -> None:

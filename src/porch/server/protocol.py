@@ -11,8 +11,8 @@ when too much is buffered or too many wait).
 
 import asyncio
 import logging
-from time import perf_counter
 from collections import deque
+from time import perf_counter
 from typing import Any
 
 from porch.http.errors import ClientDisconnected, HTTPError
@@ -95,13 +95,8 @@ class HTTPProtocol(asyncio.Protocol):
                 self._receiving = None if cycle.body_complete else cycle
             else:
                 self._protocol_error(event)  # type: ignore[arg-type]
-        if self.parser.in_head:
-            if self._deadline_kind != HEAD_DEADLINE:
-                self._set_deadline(HEAD_DEADLINE)
-        elif self._deadline_kind == HEAD_DEADLINE or self._deadline_kind == IDLE_DEADLINE:
-            self._set_deadline(NO_DEADLINE)
         if self._active is None and not self._dispatching:
-            self._dispatch()
+            self._dispatch()  # it also sets the deadline: a request runs, or we wait for one
         if len(self._queue) > MAX_PIPELINED:
             self._pause_reading()
 
@@ -157,6 +152,10 @@ class HTTPProtocol(asyncio.Protocol):
             if not self.closed:
                 self.transport.resume_reading()
 
+    def nothing_to_answer_next(self) -> bool:
+        """Whether no request or error waits behind the response in flight."""
+        return not self._queue and self._error is None
+
     def cycle_done(self, cycle: Cycle) -> None:
         """A response is complete: log it, then close or go on to the next request."""
         if cycle is not self._active:
@@ -196,10 +195,17 @@ class HTTPProtocol(asyncio.Protocol):
                         self._send_protocol_error(self._error)
                     elif self.closing:
                         self._close()
-                    else:
+                    elif self.parser.in_head:
+                        # A head has begun: it must end in time (slowloris), however it dribbles.
+                        if self._deadline_kind != HEAD_DEADLINE:
+                            self._set_deadline(HEAD_DEADLINE)
+                    elif self._deadline_kind != IDLE_DEADLINE:
                         self._set_deadline(IDLE_DEADLINE)
                     return
                 cycle = self._active = self._queue.popleft()
+                if self._deadline_kind != NO_DEADLINE:
+                    # No timeout while a request runs; a head arriving behind it waits its turn.
+                    self._set_deadline(NO_DEADLINE)
                 self.state.active_requests += 1
                 self.state.request_counted()
                 if self.config.access_log is not None:
@@ -249,6 +255,10 @@ class HTTPProtocol(asyncio.Protocol):
     def _close(self) -> None:
         self.closing = True
         self.deadline = 0.0
+        # Requests queued behind are never answered; nothing may run or write after this.
+        self._queue.clear()
+        self._receiving = None
+        self._error = None
         if not self.closed:
             self.transport.close()
 

@@ -27,7 +27,9 @@ class ProxyHeaders:
             try:
                 self.networks.append(ipaddress.ip_network(entry, strict=False))
             except ValueError:
-                raise ValueError(f"--forwarded-allow-ips: {entry!r} is not an address or CIDR") from None
+                raise ValueError(
+                    f"--forwarded-allow-ips: {entry!r} is not an address or CIDR"
+                ) from None
         self._cache: dict[str, bool] = {}
 
     def trusts(self, host: str) -> bool:

@@ -1,13 +1,16 @@
 """One server process: sockets, the event loop, startup, signals and graceful shutdown."""
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
+import ssl
 import stat
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from porch.server.accesslog import AccessLog
@@ -24,6 +27,11 @@ logger = logging.getLogger("porch.error")
 
 # Exit statuses: the application could not start (import, factory or lifespan failure).
 EXIT_STARTUP_FAILED = 3
+# The shutdown did not end in time (threads still running cut WSGI requests, a stuck lifespan).
+EXIT_SHUTDOWN_STUCK = 1
+# Past --timeout-graceful-shutdown, how long the application's own shutdown may still take
+# before a server process exits regardless.
+SHUTDOWN_EXIT_GRACE = 5.0
 
 
 class ConfigError(Exception):
@@ -93,19 +101,41 @@ class Server:
         self.on_ready: Callable[[], None] | None = None
         self.announce = True  # log where it listens (the supervisor does it for workers)
         self._exit: asyncio.Event | None = None
+        self._stopping_since: float | None = None  # loop time of the first stop request
+        self._force = False  # a second signal: skip the graceful wait
         self.state: ServerState | None = None
         # A worker's supervisor: when it is gone, the worker stops too.
         self.parent_pid: int | None = None
+        # The signals that stop the server (a worker leaves SIGINT and SIGHUP to its supervisor).
+        self.stop_signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        # This server is its process: once stopping, the process ends by the deadline even if
+        # threads it cannot stop (WSGI requests that were cut) or the app's shutdown hang.
+        self.exit_deadline = False
 
     def run(self, sockets: list[socket.socket]) -> int:
         """Run the event loop until the server stops; the process's exit status."""
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            return runner.run(self.serve(sockets))
+            status = runner.run(self.serve(sockets))
+        if self.exit_deadline:
+            _exit_without_stuck_threads(status)
+        return status
 
     def stop(self) -> None:
         """Begin a graceful shutdown (from the loop's thread)."""
         if self._exit is not None:
             self._exit.set()
+
+    def _on_stop_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if self._exit is not None and self._exit.is_set():
+            logger.warning("%s again: closing every connection now", name)
+            self._force = True
+            return
+        if signum == signal.SIGHUP:
+            logger.info("Shutting down (SIGHUP; to reload without stopping, use --workers)")
+        else:
+            logger.info("Shutting down (%s)", name)
+        self.stop()
 
     def stop_threadsafe(self) -> None:
         """Begin a graceful shutdown from any thread."""
@@ -115,9 +145,22 @@ class Server:
 
     async def serve(self, sockets: list[socket.socket]) -> int:
         """Start, serve until a signal (or --max-requests), shut down gracefully."""
-        settings = self.settings
         loop = asyncio.get_running_loop()
         self._exit = asyncio.Event()
+        # Signals are handled from the start: one that comes while the application starts
+        # stops the server as soon as it has started.
+        signals = self.stop_signals if threading.current_thread() is threading.main_thread() else ()
+        for signum in signals:
+            loop.add_signal_handler(signum, self._on_stop_signal, signum)
+        try:
+            return await self._serve(sockets, loop)
+        finally:
+            for signum in signals:
+                loop.remove_signal_handler(signum)
+
+    async def _serve(self, sockets: list[socket.socket], loop: asyncio.AbstractEventLoop) -> int:
+        settings = self.settings
+        assert self._exit is not None
         try:
             app = self.app if self.app is not None else load_app(settings)
             adapter = make_adapter(app, settings, loop)
@@ -147,18 +190,22 @@ class Server:
         except LifespanFailure as exc:
             logger.error("Application startup failed: %s", exc)
             return EXIT_STARTUP_FAILED
+        if self._exit.is_set():  # stopped while starting: never listen
+            await self._application_shutdown(adapter)
+            return 0
         ssl_context = make_ssl_context(settings)
+        # Each server accepts on a duplicate, so that the socket itself outlives it: on
+        # shutdown, what still waits in its listen queue is accepted and answered, not reset.
         servers = [
             await loop.create_server(
-                lambda: HTTPProtocol(state), sock=sock, ssl=ssl_context, backlog=settings.backlog
+                lambda: HTTPProtocol(state),
+                sock=sock.dup(),
+                ssl=ssl_context,
+                backlog=settings.backlog,
             )
             for sock in sockets
         ]
         state.start_ticker()
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        if in_main_thread:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, self.stop)
         if self.announce:
             for sock in sockets:
                 logger.info("Porch listening on %s", describe_socket(sock, ssl_context is not None))
@@ -171,12 +218,11 @@ class Server:
         await asyncio.wait([exhausted, stopped], return_when=asyncio.FIRST_COMPLETED)
         exhausted.cancel()
         stopped.cancel()
-        if state.exhausted.is_set():
+        if state.exhausted.is_set() and not self._exit.is_set():
             logger.info("Reached --max-requests (%d); restarting", state.total_requests)
-        await self._shutdown(servers, state, adapter)
-        if in_main_thread:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
+        await self._shutdown(servers, sockets, state, ssl_context)
+        await self._application_shutdown(adapter)
+        state.stop_ticker()
         return 0
 
     def _watch_parent(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -187,16 +233,26 @@ class Server:
         loop.call_later(1.0, self._watch_parent, loop)
 
     async def _shutdown(
-        self, servers: list[asyncio.AbstractServer], state: ServerState, adapter: Any
+        self,
+        servers: Sequence[asyncio.AbstractServer],
+        sockets: list[socket.socket],
+        state: ServerState,
+        ssl_context: ssl.SSLContext | None,
     ) -> None:
+        """Stop listening, let requests in flight finish, close every connection."""
         loop = asyncio.get_running_loop()
+        if self.exit_deadline:
+            _arm_exit_deadline(self.settings.timeout_graceful_shutdown + SHUTDOWN_EXIT_GRACE)
         state.closing = True
         for server in servers:
             server.close()  # stop accepting; other workers go on accepting on the socket
-        for connection in list(state.connections):
-            connection.shutdown()
+        await self._accept_queued(sockets, state, ssl_context)
+        told: set[HTTPProtocol] = set()
         deadline = loop.time() + self.settings.timeout_graceful_shutdown
-        while state.connections and loop.time() < deadline:
+        while state.connections and loop.time() < deadline and not self._force:
+            for connection in state.connections - told:
+                connection.shutdown()  # idle ones close; busy ones close after their response
+                told.add(connection)
             await asyncio.sleep(0.02)
         if state.connections:
             logger.warning(
@@ -204,8 +260,68 @@ class Server:
             )
             for connection in list(state.connections):
                 connection.abort()
+
+    async def _accept_queued(
+        self, sockets: list[socket.socket], state: ServerState, ssl_context: ssl.SSLContext | None
+    ) -> None:
+        """Accept the connections still in the listen queues, then close the sockets.
+
+        A client whose connection the kernel completed has sent its request; closing the
+        socket with it queued would reset it unanswered. Each is answered (`Connection: close`).
+        """
+        loop = asyncio.get_running_loop()
+        pending: list[asyncio.Task[Any]] = []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.setblocking(False)
+                while True:
+                    connection, _ = sock.accept()
+                    pending.append(
+                        loop.create_task(
+                            loop.connect_accepted_socket(
+                                lambda: HTTPProtocol(state), connection, ssl=ssl_context
+                            )
+                        )
+                    )
+            sock.close()
+        if pending:
+            # A TLS handshake that takes longer goes on; the drain still reaches it.
+            await asyncio.wait(pending, timeout=1.0)
+
+    async def _application_shutdown(self, adapter: Any) -> None:
         try:
             await adapter.shutdown()
         except Exception:
             logger.exception("Application shutdown failed")
-        state.stop_ticker()
+
+
+def _arm_exit_deadline(delay: float) -> None:
+    """End the process after `delay` seconds, whatever is still running by then."""
+
+    def exit_now() -> None:
+        logger.error(
+            "Shutdown did not finish within %gs (a request thread or the application's "
+            "shutdown is stuck); exiting",
+            delay,
+        )
+        logging.shutdown()
+        os._exit(EXIT_SHUTDOWN_STUCK)
+
+    timer = threading.Timer(delay, exit_now)
+    timer.daemon = True
+    timer.start()
+
+
+def _exit_without_stuck_threads(status: int) -> None:
+    """Exit now if threads that nothing will stop (WSGI requests that were cut) remain."""
+    deadline = time.monotonic() + 0.5
+    for thread in threading.enumerate():
+        if thread is threading.current_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t for t in threading.enumerate() if t.is_alive() and not t.daemon]
+    stuck = [t for t in stuck if t is not threading.current_thread()]
+    if stuck:
+        logger.warning("%d request thread(s) still running; exiting without them", len(stuck))
+        logging.shutdown()
+        os._exit(status)

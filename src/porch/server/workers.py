@@ -4,14 +4,23 @@ The supervisor never imports the application: each worker does, after the fork, 
 is replaced loads the code afresh. Signals to the supervisor:
 
 - SIGTERM / SIGINT: stop every worker gracefully (SIGKILL past the graceful timeout), exit 0.
-- SIGHUP: replace the workers one by one; each new worker is serving before its old one stops.
-- SIGTTIN / SIGTTOU: one worker more / fewer.
-- SIGCHLD: a worker died; it is replaced at once. A worker whose application cannot start exits
-  with EXIT_STARTUP_FAILED, and the supervisor stops with that status; workers that keep dying
-  before they are ready stop it too.
+- SIGHUP: replace the workers one by one; each new worker is serving before an old one stops.
+- SIGTTIN / SIGTTOU: one worker more / fewer (never fewer than one).
+- SIGCHLD: a worker died; it is replaced at once.
+
+A worker that cannot start (it exits before it is ready) stops the supervisor: with the
+worker's EXIT_STARTUP_FAILED when the application failed to load or start, or with
+EXIT_WORKERS_FAILING after MAX_BOOT_FAILURES other failures in a row. During a SIGHUP reload the
+same failure only abandons the reload: the workers running the previous code go on serving.
+
+The supervisor's loop keeps one invariant, restored after every event by `_maintain`: `target`
+workers are running (not retiring); during a reload, at most one new worker is starting, and an
+old one retires each time a new one is ready.
 
 A worker tells the supervisor it is ready (listening, lifespan started) by writing one byte to a
-pipe; it exits by itself if the supervisor disappears.
+pipe; it exits by itself if the supervisor disappears. Workers ignore the signals meant for the
+supervisor alone (SIGINT, SIGHUP, SIGTTIN, SIGTTOU), so that a signal to the whole process group
+(Ctrl-C in a terminal, a closed terminal) is handled once, by the supervisor.
 """
 
 import errno
@@ -22,10 +31,16 @@ import selectors
 import signal
 import socket
 import time
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
-from porch.server.server import EXIT_STARTUP_FAILED, Server, describe_socket
+from porch.server.server import (
+    EXIT_STARTUP_FAILED,
+    SHUTDOWN_EXIT_GRACE,
+    Server,
+    describe_socket,
+)
 from porch.server.settings import Settings
 
 logger = logging.getLogger("porch.error")
@@ -35,24 +50,19 @@ MAX_BOOT_FAILURES = 5
 # How long a new worker may take to become ready before it is considered failed.
 BOOT_TIMEOUT = 60.0
 EXIT_WORKERS_FAILING = 1
-HANDLED_SIGNALS = (
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGHUP,
-    signal.SIGCHLD,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-)
+SUPERVISOR_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGCHLD, *SUPERVISOR_SIGNALS)
 
 
 class Worker:
     """A worker process as the supervisor sees it."""
 
-    def __init__(self, pid: int, ready_fd: int) -> None:
+    def __init__(self, pid: int, ready_fd: int, generation: int) -> None:
         self.pid = pid
-        self.ready_fd = ready_fd  # the read end of the worker's ready pipe; -1 once ready
+        self.ready_fd = ready_fd  # the read end of the worker's ready pipe; -1 once read
         self.ready = False
         self.started = time.monotonic()
+        self.generation = generation  # bumped by SIGHUP: older generations are replaced
         self.retiring = False  # asked to stop; not to be replaced
 
 
@@ -65,9 +75,10 @@ class Supervisor:
         self.sockets = sockets
         self.workers: dict[int, Worker] = {}
         self.target = settings.workers
+        self.generation = 0
         self.boot_failures = 0
         self.exit_status: int | None = None
-        self._signals: list[int] = []
+        self._signals: deque[int] = deque()
         self._selector = selectors.DefaultSelector()
         self._wakeup_r, self._wakeup_w = os.pipe()
 
@@ -90,10 +101,13 @@ class Supervisor:
                 os.getpid(),
             )
         try:
-            self._spawn_missing()
-            while self.exit_status is None:
+            while True:
+                self._maintain()
+                if self.exit_status is not None:
+                    break
                 self._wait(1.0)
                 self._handle_signals()
+                self._reap()
                 self._check_boot_timeouts()
         finally:
             self._stop_all()
@@ -115,27 +129,50 @@ class Supervisor:
                 except BlockingIOError:
                     pass
                 continue
-            self._worker_ready(fd)
+            self._read_ready(fd)
 
     def _handle_signals(self) -> None:
-        while self._signals:
-            signum = self._signals.pop(0)
-            if signum == signal.SIGCHLD:
-                self._reap()
-            elif signum in (signal.SIGTERM, signal.SIGINT):
+        while self._signals and self.exit_status is None:
+            signum = self._signals.popleft()
+            if signum in (signal.SIGTERM, signal.SIGINT):
                 logger.info("Shutting down (%s)", signal.Signals(signum).name)
                 self.exit_status = 0
-                return
             elif signum == signal.SIGHUP:
-                logger.info("Reloading: replacing workers one by one")
-                self._rolling_restart()
+                logger.info("Reloading: replacing the workers one by one")
+                self.generation += 1
             elif signum == signal.SIGTTIN:
                 self.target += 1
-                self._spawn_missing()
+                logger.info("One worker more: %d", self.target)
             elif signum == signal.SIGTTOU and self.target > 1:
                 self.target -= 1
-                self._retire(self._oldest(1))
-        self._reap()  # SIGCHLDs can coalesce; reaping again is cheap
+                logger.info("One worker fewer: %d", self.target)
+            elif signum == signal.SIGTTOU:
+                logger.info("SIGTTOU: keeping the last worker")
+            # SIGCHLD only wakes the loop: every turn reaps.
+
+    def _maintain(self) -> None:
+        """Start, or retire, workers until the invariant (module docstring) holds."""
+        if self.exit_status is not None:
+            return
+        running = sorted(
+            (w for w in self.workers.values() if not w.retiring), key=lambda w: w.started
+        )
+        for _ in range(self.target - len(running)):
+            self._spawn()  # healing (or growing): the new worker runs the current code
+        if len(running) < self.target:
+            return
+        if any(not w.ready for w in running):
+            return  # one step at a time: wait until the starting worker serves
+        old = [w for w in running if w.generation < self.generation]
+        excess = len(running) - self.target
+        if excess > 0:
+            # A new worker is ready (or SIGTTOU): the oldest code goes first, then the oldest.
+            current = [w for w in running if w.generation == self.generation]
+            for worker in (old + current)[:excess]:
+                self._retire(worker, "replaced" if worker in old else "fewer workers")
+            old = [w for w in old if not w.retiring]
+        if old:
+            self._spawn()  # the next step of a reload: its old worker retires once it serves
 
     # Workers.
 
@@ -143,28 +180,34 @@ class Supervisor:
         ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker
-            os.close(ready_r)
+            status = 1
             try:
+                os.close(ready_r)
                 status = self._worker_main(ready_w)
             except BaseException:
                 logger.exception("Worker failed")
-                status = 1
             finally:
                 logging.shutdown()
-            os._exit(status)
+                os._exit(status)
         os.close(ready_w)
-        worker = Worker(pid, ready_r)
+        worker = Worker(pid, ready_r, self.generation)
         self.workers[pid] = worker
         self._selector.register(ready_r, selectors.EVENT_READ)
         return worker
 
     def _worker_main(self, ready_fd: int) -> int:
-        for signum in HANDLED_SIGNALS:
-            signal.signal(signum, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(signum, signal.SIG_DFL)
+        for signum in SUPERVISOR_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+        # The supervisor's descriptors are not the worker's business.
         self._selector.close()
         os.close(self._wakeup_r)
         os.close(self._wakeup_w)
+        for other in self.workers.values():
+            if other.ready_fd >= 0:
+                os.close(other.ready_fd)
         settings = self.settings
         if settings.max_requests is not None:
             # Jitter, so that workers do not all restart at once.
@@ -173,6 +216,8 @@ class Supervisor:
         server = Server(settings, self.app)
         server.announce = False
         server.parent_pid = os.getppid()
+        server.stop_signals = (signal.SIGTERM,)
+        server.exit_deadline = True
 
         def ready() -> None:
             logger.info("Worker %d serving", os.getpid())
@@ -182,7 +227,8 @@ class Supervisor:
         server.on_ready = ready
         return server.run(self.sockets)
 
-    def _worker_ready(self, fd: int) -> None:
+    def _read_ready(self, fd: int) -> None:
+        """Read a worker's ready pipe: one byte when it serves, EOF if it died first."""
         self._selector.unregister(fd)
         try:
             data = os.read(fd, 1)
@@ -209,80 +255,49 @@ class Supervisor:
             if worker is None:
                 continue
             if worker.ready_fd >= 0:
-                self._selector.unregister(worker.ready_fd)
-                os.close(worker.ready_fd)
+                # It may have become ready just before it died: the pipe still says so.
+                self._read_ready(worker.ready_fd)
             code = os.waitstatus_to_exitcode(status)
-            if worker.retiring:
+            if worker.retiring or self.exit_status is not None:
                 continue
             if not worker.ready:
-                if code == EXIT_STARTUP_FAILED:
-                    logger.error("The application failed to start; stopping")
-                    self.exit_status = EXIT_STARTUP_FAILED
-                    return
-                self.boot_failures += 1
-                if self.boot_failures >= MAX_BOOT_FAILURES:
-                    logger.error(
-                        "Workers keep failing at start (%d in a row); stopping",
-                        self.boot_failures,
-                    )
-                    self.exit_status = EXIT_WORKERS_FAILING
-                    return
-            if code == 0:
+                self._boot_failed(worker, code)
+            elif code == 0:
                 logger.info("Worker %d exited; starting another", pid)
             else:
                 how = f"signal {-code}" if code < 0 else f"status {code}"
                 logger.warning("Worker %d died (%s); starting another", pid, how)
-            if self.exit_status is None:
-                self._spawn_missing()
 
-    def _spawn_missing(self) -> None:
-        active = [w for w in self.workers.values() if not w.retiring]
-        for _ in range(self.target - len(active)):
-            self._spawn()
-
-    def _oldest(self, count: int) -> list[Worker]:
-        active = sorted(
-            (w for w in self.workers.values() if not w.retiring), key=lambda w: w.started
+    def _boot_failed(self, worker: Worker, code: int) -> None:
+        """A worker died before it was ready: give up the reload, or stop."""
+        how = f"signal {-code}" if code < 0 else f"status {code}"
+        reloading = any(
+            w.generation < worker.generation and not w.retiring for w in self.workers.values()
         )
-        return active[:count]
+        if reloading:
+            logger.error(
+                "Reload abandoned: a new worker could not start (%s); the others go on serving",
+                how,
+            )
+            for other in self.workers.values():
+                other.generation = self.generation
+            return
+        if code == EXIT_STARTUP_FAILED:
+            logger.error("The application failed to start; stopping")
+            self.exit_status = EXIT_STARTUP_FAILED
+            return
+        self.boot_failures += 1
+        logger.warning("Worker %d died before it was ready (%s)", worker.pid, how)
+        if self.boot_failures >= MAX_BOOT_FAILURES:
+            logger.error(
+                "Workers keep failing at start (%d in a row); stopping", self.boot_failures
+            )
+            self.exit_status = EXIT_WORKERS_FAILING
 
-    def _retire(self, workers: list[Worker]) -> None:
-        for worker in workers:
-            worker.retiring = True
-            _kill(worker.pid, signal.SIGTERM)
-
-    def _stop_requested(self) -> bool:
-        return self.exit_status is not None or any(
-            s in (signal.SIGTERM, signal.SIGINT) for s in self._signals
-        )
-
-    def _rolling_restart(self) -> None:
-        for old in self._oldest(len(self.workers)):
-            if self._stop_requested():
-                return
-            new = self._spawn()
-            if not self._wait_ready(new):
-                if not self._stop_requested():
-                    logger.error("A new worker did not start; keeping the old ones")
-                return
-            self._retire([old])
-
-    def _wait_ready(self, worker: Worker) -> bool:
-        deadline = time.monotonic() + BOOT_TIMEOUT
-        while not worker.ready and time.monotonic() < deadline:
-            if worker.pid not in self.workers:
-                return False
-            self._wait(0.5)
-            self._handle_pending_children()
-            if self._stop_requested():
-                return False
-        return worker.ready
-
-    def _handle_pending_children(self) -> None:
-        # During a rolling restart only deaths are handled; other signals wait their turn.
-        if signal.SIGCHLD in self._signals:
-            self._signals = [s for s in self._signals if s != signal.SIGCHLD]
-            self._reap()
+    def _retire(self, worker: Worker, why: str) -> None:
+        logger.info("Stopping worker %d (%s)", worker.pid, why)
+        worker.retiring = True
+        _kill(worker.pid, signal.SIGTERM)
 
     def _check_boot_timeouts(self) -> None:
         now = time.monotonic()
@@ -292,13 +307,20 @@ class Supervisor:
                 _kill(worker.pid, signal.SIGKILL)
 
     def _stop_all(self) -> None:
+        # Stop listening here first: once the workers close their copies, connecting is
+        # refused rather than left waiting in the queue of a socket nobody accepts on.
+        for sock in self.sockets:
+            sock.close()
         for worker in self.workers.values():
             worker.retiring = True
             _kill(worker.pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.settings.timeout_graceful_shutdown + 5.0
+        # Workers stop themselves by then (server.py's exit deadline); this is the backstop.
+        deadline = time.monotonic() + self.settings.timeout_graceful_shutdown
+        deadline += SHUTDOWN_EXIT_GRACE + 2.0
         while self.workers and time.monotonic() < deadline:
             self._reap()
-            time.sleep(0.05)
+            if self.workers:
+                self._wait(0.05)
         for worker in list(self.workers.values()):
             logger.warning("Worker %d did not stop in time; killing it", worker.pid)
             _kill(worker.pid, signal.SIGKILL)

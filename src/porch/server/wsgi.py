@@ -47,7 +47,7 @@ class FileWrapper:
 
 
 class WSGIInput(io.RawIOBase):
-    """`wsgi.input` for a body still arriving: reads wait for the loop to deliver it."""
+    """The raw stream under `wsgi.input` for a body still arriving: reads wait for the loop."""
 
     def __init__(self, cycle: Cycle, loop: asyncio.AbstractEventLoop) -> None:
         self._cycle = cycle
@@ -70,30 +70,22 @@ class WSGIInput(io.RawIOBase):
         self._buffer += data
         return True
 
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            while self._fill():
-                pass
-            size = len(self._buffer)
-        while len(self._buffer) < size and self._fill():
-            pass
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
-
     def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        # What has arrived, waiting only when nothing has: readline() on an interactive
+        # upload must not wait for a whole buffer's worth.
+        if not self._buffer and not self._fill():
+            return 0
+        size = min(len(buffer), len(self._buffer))
+        buffer[:size] = self._buffer[:size]
+        del self._buffer[:size]
+        return size
 
-    def readline(self, size: int | None = -1) -> bytes:
-        limit = sys.maxsize if size is None or size < 0 else size
-        while True:
-            newline = self._buffer.find(b"\n", 0, limit)
-            if newline >= 0:
-                return self.read(newline + 1)
-            if len(self._buffer) >= limit or not self._fill():
-                return self.read(min(limit, len(self._buffer)))
+    def readall(self) -> bytes:
+        while self._fill():
+            pass
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
 
 
 class WSGIResponse:

@@ -1,0 +1,180 @@
+"""`python -m bench`: measure, print the tables, save JSON, and rewrite docs/benchmarks.md."""
+
+import argparse
+import os
+import shlex
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from bench import report
+from bench.machine import BUSY_LOAD, describe_machine
+from bench.runner import Plan, measure_all
+from bench.scenarios import SCENARIOS
+from bench.wrk import find_wrk
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs" / "benchmarks.md"
+CHART = REPO / "docs" / "benchmarks.png"
+RESULTS = Path(__file__).resolve().parent / "results"
+# nginx lives in sbin, which is not on every user's PATH.
+EXTRA_PATH = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line."""
+    names = [scenario.name for scenario in SCENARIOS]
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Porch side by side with its peers: one pinned server process, wrk on "
+        "another core, several rounds, medians and ratios.",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=names,
+        metavar="NAME",
+        help=f"run only this scenario (repeatable): {', '.join(names)}",
+    )
+    parser.add_argument(
+        "--server",
+        action="append",
+        metavar="LABEL",
+        help="run only the server with this label in each scenario (repeatable), e.g. porch",
+    )
+    parser.add_argument("--rounds", type=positive, default=None, help="rounds (default 3)")
+    parser.add_argument(
+        "--duration", type=positive, default=None, help="seconds measured per run (default 10)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="seconds of warm-up per run (default 2)"
+    )
+    parser.add_argument("--quick", action="store_true", help="1 round of 3 s, 1 s warm-up")
+    parser.add_argument(
+        "--docs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rewrite docs/benchmarks.md and its chart (default: only when every scenario runs)",
+    )
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    args = parser.parse_args(argv)
+    if args.warmup is not None and args.warmup < 0:
+        parser.error("--warmup must not be negative")
+    return args
+
+
+def positive(text: str) -> int:
+    """An integer of at least 1, for argparse."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def list_scenarios() -> None:
+    """Print each scenario, its servers and its target."""
+    for scenario in SCENARIOS:
+        print(f"{scenario.name}: {scenario.title}")
+        print(f"  target: {scenario.target.describe()}; {scenario.connections} connections")
+        for server in scenario.servers:
+            print(f"  - {server.label}")
+
+
+def choose_cpus() -> tuple[int, int]:
+    """The server's core and wrk's core: the first two this process may run on."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        sys.exit(
+            f"bench: needs two CPUs (one for the server, one for wrk); this process may use "
+            f"only {allowed}"
+        )
+    return allowed[0], allowed[1]
+
+
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt, so every server is stopped on the way out."""
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark as the command line says."""
+    args = parse_args(argv)
+    if args.list:
+        list_scenarios()
+        return
+    scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
+    labels = args.server or []
+    known = {server.label for scenario in scenarios for server in scenario.servers}
+    if unknown := sorted(set(labels) - known):
+        sys.exit(
+            f"bench: no server {', '.join(unknown)}; the servers are: {', '.join(sorted(known))}"
+        )
+    plan = make_plan(args)
+    # By default only a run of everything speaks for the docs.
+    write_docs = args.docs if args.docs is not None else not (args.scenario or labels)
+    command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
+    # Started in the background, a process inherits an ignored SIGINT: take Ctrl+C back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+
+    machine = describe_machine()
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    load = machine["load_average"]
+    if load[0] > BUSY_LOAD:
+        progress(
+            f"bench: warning: the machine is busy (load average {load[0]:.2f}); "
+            "the numbers will be noisy"
+        )
+    progress(
+        f"bench: {machine['cpu']}, server on CPU {plan.server_cpu}, wrk on CPU "
+        f"{plan.client_cpu}; {plan.rounds} round(s) of {plan.duration} s"
+    )
+    try:
+        outcomes = measure_all(scenarios, plan, progress, labels=labels)
+    except KeyboardInterrupt:
+        print("bench: interrupted; every server was stopped", file=sys.stderr)
+        sys.exit(130)
+    machine["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
+
+    print(report.terminal_report(scenarios, outcomes))
+    RESULTS.mkdir(exist_ok=True)
+    saved = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    saved.write_text(report.results_json(scenarios, outcomes, plan, machine, command, when))
+    print(f"\nraw results: {saved.relative_to(REPO)}")
+    if write_docs:
+        report.draw_chart(scenarios, outcomes, CHART)
+        text = report.markdown_report(scenarios, outcomes, plan, machine, command, when, CHART.name)
+        DOCS.write_text(text)
+        print(f"rewrote {DOCS.relative_to(REPO)} and {CHART.relative_to(REPO)}")
+    elif args.docs is None:
+        print(f"{DOCS.relative_to(REPO)} left as it was: a subset ran (--docs rewrites it anyway)")
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    """Rounds, durations and cores; stops with a message when wrk or taskset is missing."""
+    os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *EXTRA_PATH])
+    if find_wrk() is None:
+        sys.exit("bench: wrk is not installed (on Debian or Ubuntu: apt-get install wrk)")
+    if shutil.which("taskset") is None:
+        sys.exit(
+            "bench: taskset is not installed (on Debian or Ubuntu: apt-get install util-linux)"
+        )
+    server_cpu, client_cpu = choose_cpus()
+    rounds, duration, warmup = (1, 3, 1) if args.quick else (3, 10, 2)
+    return Plan(
+        rounds=args.rounds or rounds,
+        duration=args.duration or duration,
+        warmup=warmup if args.warmup is None else args.warmup,
+        server_cpu=server_cpu,
+        client_cpu=client_cpu,
+    )
+
+
+def progress(line: str) -> None:
+    """Say what just happened, at once."""
+    print(line, flush=True)

@@ -1,0 +1,119 @@
+"""Server processes: pinned to a core, in a process group of their own, always killed."""
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
+
+
+class ServerError(Exception):
+    """A server did not start, or answered something other than what was expected."""
+
+
+def free_port(host: str) -> int:
+    """A port nothing listens on now (the server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def pinned(cpu: int, argv: Sequence[str]) -> list[str]:
+    """The command line that runs argv on one CPU only (its children inherit the mask)."""
+    return ["taskset", "-c", str(cpu), *argv]
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process and everything in its process group: SIGTERM, then SIGKILL."""
+    # The process leads its own group (start_new_session), so its pid is the group id.
+    try:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            try:
+                process.wait(STOP_TIMEOUT)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    finally:
+        # Workers may outlive their master for a moment, and a second Ctrl+C may cut the
+        # wait short: make sure nothing of the group is left either way.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def log_tail(path: Path, lines: int = 8) -> str:
+    """The last lines a server wrote, to explain why it failed."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def running(
+    argv: Sequence[str], *, cwd: Path, log: Path, host: str, port: int
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server, wait until it accepts connections, and kill its group on the way out."""
+    with log.open("wb") as output:
+        # Output goes to a file: a pipe nobody reads would fill up and stall the server.
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_accepting(process, host, port, log)
+        yield process
+    finally:
+        stop_group(process)
+
+
+def wait_accepting(process: subprocess.Popen[bytes], host: str, port: int, log: Path) -> None:
+    """Return once the port accepts connections; raise ServerError if the server exits first."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        status = process.poll()
+        if status is not None:
+            raise ServerError(
+                f"exited with status {status} before accepting connections:\n" + log_tail(log)
+            )
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ServerError(f"did not accept connections within {READY_TIMEOUT:g} s:\n" + log_tail(log))
+
+
+def check_answer(host: str, port: int, path: str, body: bytes, timeout: float = 15.0) -> None:
+    """GET path once; raise ServerError unless the answer is 200 with exactly `body`."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        received = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise ServerError(f"GET {path} failed: {exc!r}") from None
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise ServerError(
+            f"GET {path} answered {response.status} {response.reason}, not 200: {received[:200]!r}"
+        )
+    if received != body:
+        raise ServerError(
+            f"GET {path} answered 200 with a different body ({len(received)} bytes, "
+            f"expected {len(body)}): {received[:80]!r}"
+        )

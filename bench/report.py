@@ -1,0 +1,362 @@
+"""The results three ways: tables in the terminal, docs/benchmarks.md with its chart, JSON."""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.machine import BUSY_LOAD
+from bench.runner import Outcome, Plan
+from bench.scenarios import Scenario
+from bench.wrk import THREADS
+
+Outcomes = Mapping[tuple[str, str], Outcome]
+LARGE_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a scenario's target was reached, and the measured ratio."""
+
+    passed: bool | None  # None: the reference could not be measured
+    ratio: float | None
+    reason: str
+
+    @property
+    def label(self) -> str:
+        """PASS, FAIL or N/A."""
+        return {True: "PASS", False: "FAIL", None: "N/A"}[self.passed]
+
+
+def judge(scenario: Scenario, outcomes: Outcomes) -> Verdict:
+    """Compare the target's subject with its reference."""
+    target = scenario.target
+    subject = outcomes.get((scenario.name, target.subject))
+    reference = outcomes.get((scenario.name, target.reference))
+    if reference is None or reference.median is None:
+        return Verdict(None, None, f"{target.reference} was not measured")
+    if subject is None or subject.median is None:
+        return Verdict(False, None, f"{target.subject} was not measured")
+    ratio = subject.median / reference.median
+    if subject.errors:
+        return Verdict(False, ratio, f"{target.subject}'s runs had errors")
+    passed = ratio >= target.ratio
+    reason = f"{ratio:.2f}x"
+    if reference.errors:
+        reason += f" ({target.reference}'s runs had errors)"
+    return Verdict(passed, ratio, reason)
+
+
+def format_errors(errors: Mapping[str, int]) -> str:
+    """`12 status, 3 read` or `0`."""
+    if not errors:
+        return "0"
+    return ", ".join(
+        f"{count} {'non-2xx' if kind == 'status' else kind}" for kind, count in errors.items()
+    )
+
+
+def rows(scenario: Scenario, outcomes: Outcomes) -> list[dict[str, str]]:
+    """One row per server: median, range, ratio to the reference, p99, errors."""
+    reference = outcomes.get((scenario.name, scenario.target.reference))
+    base = reference.median if reference else None
+    table = []
+    for server in scenario.servers:
+        outcome = outcomes.get((scenario.name, server.label))
+        if outcome is None:
+            continue
+        row = {"server": server.label}
+        median = outcome.median
+        if median is None:
+            row.update(rate="—", range="—", ratio="—", p99="—", transfer="—", errors="—")
+        else:
+            samples = outcome.samples
+            p99s = sorted(sample.latency_us["p99"] for sample in samples)
+            transfer = sorted(sample.bytes / sample.duration_s for sample in samples)
+            row.update(
+                rate=f"{median:,.0f}",
+                range=f"{min(outcome.rates):,.0f}-{max(outcome.rates):,.0f}",
+                ratio=f"{median / base:.2f}x" if base else "—",
+                p99=f"{p99s[len(p99s) // 2] / 1000:.2f} ms",
+                transfer=f"{transfer[len(transfer) // 2] / 1e6:,.0f} MB/s",
+                errors=format_errors(outcome.errors),
+            )
+        if outcome.failure:
+            status = "did not run" if median is None else "stopped"
+            row["errors"] = f"{status}: {short_failure(outcome.failure)}"
+        table.append(row)
+    return table
+
+
+def short_failure(text: str) -> str:
+    """A failure in one line: what happened, and the last line the server wrote."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) < 2:
+        return lines[0] if lines else "unknown"
+    return f"{lines[0].rstrip(':')}: {lines[-1]}"
+
+
+def columns(scenario: Scenario) -> list[tuple[str, str]]:
+    """(key, heading) of the table's columns."""
+    heads = [
+        ("server", "Server"),
+        ("rate", "req/s (median)"),
+        ("range", "min-max"),
+        ("ratio", f"vs {scenario.target.reference}"),
+        ("p99", "p99 latency"),
+    ]
+    if len(scenario.body) >= LARGE_BODY:
+        heads.append(("transfer", "transfer"))
+    heads.append(("errors", "errors"))
+    return heads
+
+
+def terminal_report(scenarios: Sequence[Scenario], outcomes: Outcomes) -> str:
+    """Plain-text tables for the terminal."""
+    out = []
+    for scenario in scenarios:
+        verdict = judge(scenario, outcomes)
+        out.append(f"\n{scenario.name}: {scenario.title}")
+        out.append(f"  target {scenario.target.describe()}: {verdict.label} ({verdict.reason})")
+        heads = columns(scenario)
+        table = rows(scenario, outcomes)
+        widths = [max(len(head), *(len(row[key]) for row in table)) for key, head in heads]
+        out.append(
+            "  " + "  ".join(head.ljust(w) for (_, head), w in zip(heads, widths, strict=True))
+        )
+        out.extend(
+            "  " + "  ".join(row[key].ljust(w) for (key, _), w in zip(heads, widths, strict=True))
+            for row in table
+        )
+    return "\n".join(out)
+
+
+def markdown_report(
+    scenarios: Sequence[Scenario],
+    outcomes: Outcomes,
+    plan: Plan,
+    machine: Mapping[str, Any],
+    command: str,
+    when: str,
+    chart: str,
+) -> str:
+    """docs/benchmarks.md."""
+    versions = machine["versions"]
+    load_start, load_end = machine["load_average"], machine.get("load_average_end", [])
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{command}` on {when}. Do not edit: `make bench` rewrites this page "
+        "(see bench/scenarios.py for what is measured).",
+        "",
+        "Run it yourself with `make bench` (3 rounds of 10 s per server: about 10 minutes), or one "
+        "scenario quickly: `python -m bench --scenario static-1m --quick`. Every sample of a run "
+        "is saved as JSON in bench/results/ (not committed). See bench/README.md.",
+        "",
+        "## Targets",
+        "",
+        "| Scenario | Target | Measured | Result |",
+        "| --- | --- | --- | --- |",
+    ]
+    for scenario in scenarios:
+        verdict = judge(scenario, outcomes)
+        lines.append(
+            f"| {scenario.name} | {scenario.target.describe()} | {verdict.reason} | "
+            f"**{verdict.label}** |"
+        )
+    if max(load_start[:1] + load_end[:1]) > BUSY_LOAD:
+        lines += [
+            "",
+            "**The machine was busy during this run** (see the load average below): other work "
+            "shared the cores, so the numbers are noisier and lower than on a quiet machine.",
+        ]
+    lines += ["", f"![Requests per second, median of the rounds]({chart})", ""]
+    lines += [
+        "## Machine",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| CPU | {machine['cpu']} ({machine['cpu_count']} logical CPUs) |",
+        f"| Kernel | {machine['kernel']} |",
+        f"| Python | {machine['python']} |",
+        f"| Load average (1, 5, 15 min) | at start {fmt_load(load_start)}; "
+        f"at end {fmt_load(load_end)} |",
+        "| Versions | "
+        + ", ".join(f"{name} {version}" for name, version in versions.items())
+        + " |",
+        "",
+        "## Method",
+        "",
+        f"- Every server runs as one process with one worker, pinned to CPU {plan.server_cpu} "
+        f"(`taskset -c {plan.server_cpu} …`); wrk runs pinned to CPU {plan.client_cpu} "
+        f"(`taskset -c {plan.client_cpu} wrk -t{THREADS} -cN -d{plan.duration}s`), so the server "
+        "and the load generator never share a core. Access logs are off everywhere.",
+        "- Before each run, one GET must answer 200 with exactly the expected body (and again "
+        "after the run); a server that fails the check is reported, not measured.",
+        f"- Each run: a {plan.warmup} s warm-up (discarded), then {plan.duration} s measured. "
+        f"{plan.rounds} round(s); in each round the servers of a scenario run one after another, "
+        "each round starting one server further along, so that machine noise hits all alike. "
+        "The servers start afresh for every run.",
+        "- The tables give the median over the rounds, the lowest and highest round, and the "
+        "ratio of each median to the median of the target's reference. Errors are wrk's socket "
+        "errors (connect, read, write, timeout) and answers outside 2xx-3xx, summed over the "
+        "rounds; a run with errors is never counted as passing its target.",
+        "",
+        "## Results",
+    ]
+    for scenario in scenarios:
+        lines += scenario_section(scenario, outcomes)
+    return "\n".join(lines) + "\n"
+
+
+def fmt_load(load: Sequence[float]) -> str:
+    """`0.52, 0.61, 0.70`."""
+    return ", ".join(f"{value:.2f}" for value in load) if load else "unknown"
+
+
+def scenario_section(scenario: Scenario, outcomes: Outcomes) -> list[str]:
+    """The markdown of one scenario: its table, command lines and notes."""
+    verdict = judge(scenario, outcomes)
+    heads = columns(scenario)
+    lines = [
+        "",
+        f"### {scenario.name}: {scenario.title}",
+        "",
+        f"`GET {scenario.path}`, {len(scenario.body):,} bytes of body, "
+        f"{scenario.connections} connections. Target: {scenario.target.describe()}: "
+        f"**{verdict.label}** ({verdict.reason}).",
+        "",
+        "| " + " | ".join(head for _, head in heads) + " |",
+        "| --- |" + " ---: |" * (len(heads) - 2) + " --- |",
+    ]
+    lines += [
+        "| " + " | ".join(row[key].replace("|", "\\|") for key, _ in heads) + " |"
+        for row in rows(scenario, outcomes)
+    ]
+    lines += ["", "Command lines:", ""]
+    for server in scenario.servers:
+        outcome = outcomes.get((scenario.name, server.label))
+        if outcome is None:
+            continue
+        note = f" — {server.note}" if server.note else ""
+        lines.append(f"- {server.label}: `{outcome.command}`{note}")
+    if scenario.note:
+        lines += ["", scenario.note]
+    for server in scenario.servers:
+        outcome = outcomes.get((scenario.name, server.label))
+        if outcome is not None and outcome.failure:
+            lines += ["", f"{server.label} failed:", "", "```", outcome.failure.strip(), "```"]
+    return lines
+
+
+def draw_chart(scenarios: Sequence[Scenario], outcomes: Outcomes, path: Path) -> None:
+    """A PNG with one bar chart per scenario: median req/s, whiskers from min to max."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import StrMethodFormatter
+
+    heights = [max(1, len(scenario.servers)) * 0.45 + 0.9 for scenario in scenarios]
+    figure, axes = plt.subplots(
+        len(scenarios),
+        1,
+        figsize=(8, sum(heights)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
+    for scenario, axis in zip(scenarios, axes[:, 0], strict=True):
+        draw_scenario(axis, scenario, outcomes)
+    figure.tight_layout()
+    for axis in axes[:, 0]:
+        axis.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def draw_scenario(axis: Any, scenario: Scenario, outcomes: Outcomes) -> None:
+    """One scenario's bars: porch in orange, its peers in grey, each labelled with its ratio."""
+    reference = outcomes.get((scenario.name, scenario.target.reference))
+    base = reference.median if reference else None
+    labels, medians, lows, highs, colors, notes = [], [], [], [], [], []
+    for server in scenario.servers:
+        outcome = outcomes.get((scenario.name, server.label))
+        if outcome is None:
+            continue
+        median = outcome.median or 0.0
+        rates = outcome.rates or [0.0]
+        label = server.label
+        if outcome.median is None:
+            label += " (did not run)"
+        elif outcome.errors:
+            label += " (errors)"
+        labels.append(label)
+        medians.append(median)
+        lows.append(median - min(rates))
+        highs.append(max(rates))
+        colors.append("#d9822b" if server.label == scenario.target.subject else "#5b7083")
+        notes.append(f"{median:,.0f}" + (f"  ({median / base:.2f}x)" if base and median else ""))
+    positions = list(range(len(labels)))
+    errors = [lows, [high - median for high, median in zip(highs, medians, strict=True)]]
+    axis.barh(positions, medians, xerr=errors, color=colors, capsize=3)
+    axis.set_yticks(positions, labels)
+    axis.invert_yaxis()
+    axis.set_title(f"{scenario.name}: {scenario.title}", fontsize=10, loc="left")
+    axis.set_xlabel(
+        f"requests per second (median; whiskers: min-max; ratio to {scenario.target.reference})",
+        fontsize=8,
+    )
+    axis.tick_params(labelsize=8)
+    peak = max(highs, default=0.0)
+    for position, high, note in zip(positions, highs, notes, strict=True):
+        if high:
+            axis.text(high + peak * 0.01, position, note, va="center", fontsize=7)
+    axis.set_xlim(0, peak * 1.3 or 1)
+
+
+def results_json(
+    scenarios: Sequence[Scenario],
+    outcomes: Outcomes,
+    plan: Plan,
+    machine: Mapping[str, Any],
+    command: str,
+    when: str,
+) -> str:
+    """Every sample of the run, with the machine and the method, as JSON."""
+    data = {
+        "when": when,
+        "command": command,
+        "machine": machine,
+        "plan": {
+            "rounds": plan.rounds,
+            "duration_s": plan.duration,
+            "warmup_s": plan.warmup,
+            "server_cpu": plan.server_cpu,
+            "client_cpu": plan.client_cpu,
+            "wrk_threads": THREADS,
+        },
+        "scenarios": [
+            {
+                "name": scenario.name,
+                "title": scenario.title,
+                "path": scenario.path,
+                "body_bytes": len(scenario.body),
+                "connections": scenario.connections,
+                "target": {
+                    "subject": scenario.target.subject,
+                    "reference": scenario.target.reference,
+                    "ratio": scenario.target.ratio,
+                    "verdict": judge(scenario, outcomes).label,
+                    "measured_ratio": judge(scenario, outcomes).ratio,
+                },
+                "servers": [
+                    outcomes[scenario.name, server.label].to_json()
+                    for server in scenario.servers
+                    if (scenario.name, server.label) in outcomes
+                ],
+            }
+            for scenario in scenarios
+        ],
+    }
+    return json.dumps(data, indent=2) + "\n"

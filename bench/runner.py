@@ -1,0 +1,232 @@
+"""Measuring: every server of every scenario, round after round, one at a time."""
+
+import os
+import shlex
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.processes import ServerError, check_answer, free_port, log_tail, pinned, running
+from bench.scenarios import APPS, HOST, Scenario, Server
+from bench.wrk import WrkError, WrkResult, run_wrk
+
+BIN = Path(sys.executable).parent
+PORT_ATTEMPTS = 3
+INSTALL_HINTS = {"nginx": "on Debian or Ubuntu: apt-get install nginx"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to measure: rounds, seconds per run, and the two cores."""
+
+    rounds: int
+    duration: int
+    warmup: int
+    server_cpu: int
+    client_cpu: int
+
+
+@dataclass
+class Outcome:
+    """Everything measured for one server in one scenario."""
+
+    scenario: str
+    label: str
+    command: str
+    samples: list[WrkResult] = field(default_factory=list)
+    # Why the server was not (or no longer) measured; None while all went well.
+    failure: str | None = None
+
+    @property
+    def rates(self) -> list[float]:
+        """Requests per second of each round."""
+        return [sample.requests_per_second for sample in self.samples]
+
+    @property
+    def median(self) -> float | None:
+        """The median requests per second over the rounds, None if nothing was measured."""
+        return statistics.median(self.rates) if self.samples else None
+
+    @property
+    def errors(self) -> dict[str, int]:
+        """wrk's error counts summed over the rounds (only those that happened)."""
+        total: dict[str, int] = {}
+        for sample in self.samples:
+            for kind, count in sample.errors.items():
+                if count:
+                    total[kind] = total.get(kind, 0) + count
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of the outcome."""
+        return {
+            "label": self.label,
+            "command": self.command,
+            "failure": self.failure,
+            "median_requests_per_second": self.median,
+            "samples": [sample.to_json() for sample in self.samples],
+        }
+
+
+Progress = Callable[[str], None]
+
+
+def display_command(server: Server) -> str:
+    """The command line as a reader would type it (placeholders in capitals)."""
+    names = {
+        "bin": "",
+        "python": "python",
+        "port": "PORT",
+        "apps": "bench/apps",
+        "root": "DIR",
+        "workdir": "TMP",
+        "host": HOST,
+    }
+    return shlex.join(word.replace("{bin}/", "").format_map(names) for word in server.command_words)
+
+
+def missing_program(server: Server) -> str | None:
+    """Why the server's program cannot run here, or None when it is installed."""
+    program = server.command_words[0]
+    if program.startswith("{bin}/"):
+        name = program.removeprefix("{bin}/")
+        if os.access(BIN / name, os.X_OK):
+            return None
+        return f"{name} is not installed in {BIN.parent} (pip install -e '.[bench]')"
+    if "{" in program or shutil.which(program):
+        return None
+    hint = INSTALL_HINTS.get(program)
+    return f"{program} is not installed" + (f" ({hint})" if hint else "")
+
+
+def rotated(servers: Sequence[Server], turn: int) -> list[Server]:
+    """The servers in the order of this round: each round starts one further along."""
+    shift = turn % len(servers)
+    return [*servers[shift:], *servers[:shift]]
+
+
+def measure_all(
+    scenarios: Sequence[Scenario],
+    plan: Plan,
+    progress: Progress,
+    labels: Sequence[str] = (),
+) -> dict[tuple[str, str], Outcome]:
+    """Run every (chosen) server of every scenario for `plan.rounds` rounds."""
+    outcomes = plan_outcomes(scenarios, labels, progress)
+    with tempfile.TemporaryDirectory(prefix="porch-bench-") as temp:
+        tempdir = Path(temp)
+        # Servers that drop privileges (nginx's workers, as root) must still read the files.
+        tempdir.chmod(0o755)
+        roots = {scenario.name: write_files(tempdir, scenario) for scenario in scenarios}
+        for turn in range(plan.rounds):
+            for scenario in scenarios:
+                for server in rotated(scenario.servers, turn):
+                    outcome = outcomes.get((scenario.name, server.label))
+                    if outcome is None or outcome.failure:
+                        continue
+                    where = f"round {turn + 1}/{plan.rounds} · {scenario.name} · {server.label}"
+                    try:
+                        sample = measure(scenario, server, plan, roots[scenario.name], tempdir)
+                    except (ServerError, WrkError) as exc:
+                        outcome.failure = str(exc)
+                        progress(f"{where}: FAILED, {exc}")
+                        continue
+                    outcome.samples.append(sample)
+                    progress(f"{where}: {describe_sample(sample)}")
+    return outcomes
+
+
+def plan_outcomes(
+    scenarios: Sequence[Scenario], labels: Sequence[str], progress: Progress
+) -> dict[tuple[str, str], Outcome]:
+    """An empty outcome per server to measure; those whose program is missing already failed."""
+    outcomes = {}
+    for scenario in scenarios:
+        for server in scenario.servers:
+            if labels and server.label not in labels:
+                continue
+            outcome = Outcome(scenario.name, server.label, display_command(server))
+            outcome.failure = missing_program(server)
+            if outcome.failure:
+                progress(f"{scenario.name} · {server.label}: skipped, {outcome.failure}")
+            outcomes[scenario.name, server.label] = outcome
+    return outcomes
+
+
+def write_files(tempdir: Path, scenario: Scenario) -> Path:
+    """The directory holding the scenario's files ({root})."""
+    root = tempdir / scenario.name
+    root.mkdir(mode=0o755)
+    for name, content in scenario.files.items():
+        path = root / name
+        path.write_bytes(content)
+        path.chmod(0o644)
+    return root
+
+
+def describe_sample(sample: WrkResult) -> str:
+    """One line about a run: rate, p99 latency, errors."""
+    text = f"{sample.requests_per_second:,.0f} req/s, p99 {sample.latency_us['p99'] / 1000:.2f} ms"
+    if sample.error_count:
+        errors = ", ".join(f"{count} {kind}" for kind, count in sample.errors.items() if count)
+        text += f", ERRORS: {errors}"
+    return text
+
+
+def measure(scenario: Scenario, server: Server, plan: Plan, root: Path, tempdir: Path) -> WrkResult:
+    """Start the server, check its answer, warm it up, measure it, and stop it."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return measure_once(scenario, server, plan, root, tempdir)
+        except ServerError as exc:
+            # Another program may take the free port before the server binds it.
+            if "in use" not in str(exc).lower() or attempt == PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def measure_once(
+    scenario: Scenario, server: Server, plan: Plan, root: Path, tempdir: Path
+) -> WrkResult:
+    """One start of the server and one measured wrk run."""
+    port = free_port(HOST)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{scenario.name}-", dir=tempdir))
+    workdir.chmod(0o755)
+    values = {
+        "bin": str(BIN),
+        "python": sys.executable,
+        "port": str(port),
+        "apps": str(APPS),
+        "root": str(root),
+        "workdir": str(workdir),
+        "host": HOST,
+    }
+    if server.prepare is not None:
+        server.prepare(workdir, values)
+    argv = server.argv(values)
+    url = f"http://{HOST}:{port}{scenario.path}"
+    log = workdir / "server.log"
+    with running(pinned(plan.server_cpu, argv), cwd=APPS, log=log, host=HOST, port=port) as proc:
+        check_answer(HOST, port, scenario.path, scenario.body)
+        if plan.warmup:
+            run_wrk(
+                url, connections=scenario.connections, duration=plan.warmup, cpu=plan.client_cpu
+            )
+        result = run_wrk(
+            url, connections=scenario.connections, duration=plan.duration, cpu=plan.client_cpu
+        )
+        if proc.poll() is not None:
+            raise ServerError(
+                f"exited with status {proc.returncode} during the run:\n" + log_tail(log)
+            )
+        # The server must still answer correctly after the load.
+        try:
+            check_answer(HOST, port, scenario.path, scenario.body)
+        except ServerError as exc:
+            raise ServerError(f"after the run, {exc}") from None
+    return result

@@ -1,0 +1,224 @@
+"""Tests of the harness itself (not the servers): `python -m pytest bench`."""
+
+import http.server
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import report
+from bench.nginx import write_nginx_conf
+from bench.processes import ServerError, check_answer, running, stop_group
+from bench.runner import Outcome, display_command, missing_program, rotated
+from bench.scenarios import SCENARIOS, Scenario, Server, Target
+from bench.wrk import WrkError, WrkResult, parse_output
+
+WRK_OUTPUT = """\
+Running 1s test @ http://127.0.0.1:8000/
+  1 threads and 4 connections
+973 requests in 1.00s, 1.76MB read
+BENCH-RESULT {"requests": 973, "duration_us": 1000651, "bytes": 1847727, "errors": \
+{"connect": 0, "read": 2, "write": 0, "status": 5, "timeout": 0}, "latency_us": \
+{"mean": 4044.1, "p50": 3994, "p90": 6162, "p99": 8382, "max": 11679}}
+"""
+
+
+def sample(rate: float, **errors: int) -> WrkResult:
+    """A one-second run at `rate` requests per second."""
+    counts = {"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0, **errors}
+    latency = {"mean": 1.0, "p50": 1.0, "p90": 1.0, "p99": 1000.0, "max": 1.0}
+    return WrkResult(int(rate), 1.0, int(rate) * 100, counts, latency)
+
+
+def scenario() -> Scenario:
+    """A scenario with two servers and porch >= 2x other."""
+    servers = (Server("porch", "{bin}/porch run a:app"), Server("other", "{bin}/other a:app"))
+    return Scenario("demo", "Demo", servers, Target("porch", "other", 2.0), b"hi")
+
+
+def outcomes(porch: list[WrkResult], other: list[WrkResult]) -> dict[tuple[str, str], Outcome]:
+    """Outcomes of the demo scenario with these samples."""
+    return {
+        ("demo", "porch"): Outcome("demo", "porch", "porch run a:app", porch),
+        ("demo", "other"): Outcome("demo", "other", "other a:app", other),
+    }
+
+
+def test_parse_output_reads_the_summary_line() -> None:
+    result = parse_output(WRK_OUTPUT, 0)
+    assert result.requests == 973
+    assert result.requests_per_second == pytest.approx(973 / 1.000651)
+    assert result.errors == {"connect": 0, "read": 2, "write": 0, "status": 5, "timeout": 0}
+    assert result.error_count == 7
+    assert result.latency_us["p99"] == 8382
+
+
+def test_parse_output_without_summary_says_what_wrk_printed() -> None:
+    with pytest.raises(WrkError, match=r"status 1[\s\S]*unable to connect"):
+        parse_output("unable to connect to 127.0.0.1:1 Connection refused\n", 1)
+
+
+def test_judge_passes_at_the_ratio_and_fails_below_it() -> None:
+    verdict = report.judge(scenario(), outcomes([sample(200), sample(210)], [sample(100)]))
+    assert verdict.label == "PASS"
+    assert verdict.ratio == pytest.approx(2.05)
+    verdict = report.judge(scenario(), outcomes([sample(199)], [sample(100)]))
+    assert verdict.label == "FAIL"
+
+
+def test_judge_never_passes_a_subject_with_errors() -> None:
+    verdict = report.judge(scenario(), outcomes([sample(500, status=3)], [sample(100)]))
+    assert verdict.label == "FAIL"
+    assert "errors" in verdict.reason
+
+
+def test_judge_without_reference_is_not_applicable() -> None:
+    verdict = report.judge(scenario(), outcomes([sample(500)], []))
+    assert verdict.label == "N/A"
+
+
+def test_rows_show_median_range_ratio_and_errors() -> None:
+    rows = report.rows(scenario(), outcomes([sample(300), sample(100, read=4), sample(200)],
+                                            [sample(100)]))  # fmt: skip
+    porch = rows[0]
+    assert (porch["rate"], porch["range"], porch["ratio"]) == ("200", "100-300", "2.00x")
+    assert porch["errors"] == "4 read"
+    assert rows[1]["ratio"] == "1.00x"
+
+
+def test_markdown_table_has_one_row_per_server_and_the_verdict() -> None:
+    text = report.scenario_section(scenario(), outcomes([sample(300)], [sample(100)]))
+    table = [line for line in text if line.startswith("| ")]
+    assert len(table) == 4  # heading, rule and two servers
+    assert table[2].startswith("| porch | 300 | 300-300 | 3.00x |")
+    assert any("**PASS** (3.00x)" in line for line in text)
+
+
+def test_rotated_starts_each_round_one_further() -> None:
+    servers = (*scenario().servers, Server("third", "x"))
+    assert [s.label for s in rotated(servers, 0)] == ["porch", "other", "third"]
+    assert [s.label for s in rotated(servers, 1)] == ["other", "third", "porch"]
+    assert [s.label for s in rotated(servers, 3)] == ["porch", "other", "third"]
+
+
+def test_display_command_reads_like_a_shell_line() -> None:
+    nginx = SCENARIOS[2].server("nginx")
+    assert display_command(nginx) == (
+        "nginx -e TMP/error.log -c TMP/nginx.conf -p TMP -g 'daemon off;'"
+    )
+    porch = SCENARIOS[0].server("porch")
+    assert display_command(porch).startswith("porch run asgiapp:app --host 127.0.0.1 --port PORT")
+
+
+def test_missing_program_names_it() -> None:
+    assert missing_program(Server("x", "no-such-program-here --port {port}")) == (
+        "no-such-program-here is not installed"
+    )
+    assert "pip install" in (missing_program(Server("x", "{bin}/no-such-script")) or "")
+    assert missing_program(Server("x", "{python} -c pass")) is None
+
+
+def test_every_scenario_names_its_target_servers() -> None:
+    for entry in SCENARIOS:
+        labels = [server.label for server in entry.servers]
+        assert len(set(labels)) == len(labels), entry.name
+        entry.server(entry.target.subject)
+        entry.server(entry.target.reference)
+
+
+def test_nginx_conf_keeps_everything_in_the_workdir(tmp_path: Path) -> None:
+    values = {"host": "127.0.0.1", "port": "8123", "root": "/srv/files"}
+    write_nginx_conf(tmp_path, values)
+    conf = (tmp_path / "nginx.conf").read_text()
+    assert "listen 127.0.0.1:8123;" in conf
+    assert "root /srv/files;" in conf
+    assert "access_log off;" in conf
+    assert "worker_processes 1;" in conf
+    paths = [line.split()[1] for line in conf.splitlines() if "_path " in line or "pid " in line]
+    assert paths
+    assert all(path.startswith(str(tmp_path)) for path in paths)
+
+
+@pytest.fixture
+def answering_server() -> Iterator[int]:
+    """A server answering 200 "Hello" on / and 404 elsewhere; yields its port."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = 200 if self.path == "/" else 404
+            self.send_response(status)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"Hello")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_check_answer_accepts_the_expected_body(answering_server: int) -> None:
+    check_answer("127.0.0.1", answering_server, "/", b"Hello")
+
+
+def test_check_answer_rejects_another_status(answering_server: int) -> None:
+    with pytest.raises(ServerError, match="answered 404"):
+        check_answer("127.0.0.1", answering_server, "/missing", b"Hello")
+
+
+def test_check_answer_rejects_another_body(answering_server: int) -> None:
+    with pytest.raises(ServerError, match="different body"):
+        check_answer("127.0.0.1", answering_server, "/", b"Goodbye")
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return status != "Z"
+
+
+def test_stop_group_kills_children_that_ignore_sigterm() -> None:
+    code = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "child = subprocess.Popen([sys.executable, '-c', "
+        "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=True
+    )
+    assert process.stdout is not None
+    child = int(process.stdout.readline())
+    started = time.monotonic()
+    stop_group(process)
+    assert time.monotonic() - started < 15
+    assert process.returncode is not None
+    deadline = time.monotonic() + 5
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child)
+
+
+def test_running_reports_a_server_that_exits(tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", "import sys; print('ImportError: no static'); sys.exit(3)"]
+    with (
+        pytest.raises(ServerError, match=r"status 3[\s\S]*ImportError: no static"),
+        running(argv, cwd=tmp_path, log=tmp_path / "log", host="127.0.0.1", port=1),
+    ):
+        pass
