@@ -244,7 +244,7 @@ CASES = [
         status=400,
         server_page=True,
     ),
-    Case("file_download", "/file", body_has=f"{FILE_SIZE} bytes"),
+    Case("file_download", "/file", body_has=hashlib.sha256(file_content()).hexdigest()),
     Case("file_head", "/file", "HEAD"),
     Case(
         # Django's FileResponse serves whole files only.
@@ -269,11 +269,12 @@ CASES = [
         status_for=(("django", 200), ("django-asgi", 200)),
     ),
     Case(
+        # Werkzeug answers conditional requests itself; the others' FileResponse does not.
         "file_if_modified_since",
         "/file",
         headers=(("if-modified-since", "Fri, 01 Jan 2100 00:00:00 GMT"),),
-        status=304,
-        status_for=(("django", 200), ("django-asgi", 200)),
+        status=200,
+        status_for=(("flask", 304),),
     ),
     Case("client_ip", "/client", body_has="127.0.0.1"),
     Case(

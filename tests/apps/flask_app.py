@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 
 from flask import Flask, Response, abort, jsonify, redirect, request, send_file, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from tests.apps import (
     COOKIE_EXPIRES,
@@ -83,7 +84,7 @@ def cookie_read() -> Response:
 
 
 @app.get("/redirect/<int:code>")
-def redirect_to(code: int) -> Response:
+def redirect_to(code: int) -> BaseResponse:
     return redirect(url_for("query", a="1"), code=code)
 
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from porch.http.dates import format_http_date
-from porch.http.native import FileRegion, RequestHead
+from porch.http.native import FileRegion, RequestHead, Response
 from porch.server import files as files_module
 from porch.server.files import FileCache, file_response
 from porch.server.static import StaticFiles
@@ -559,7 +559,10 @@ def test_the_sibling_itself_is_served_as_bytes(site, root: Path) -> None:
     assert body == (root / "text.txt.gz").read_bytes()
 
 
-def test_siblings_appearing_and_vanishing_are_seen(tmp_path: Path) -> None:
+def test_siblings_appearing_and_vanishing_are_seen(tmp_path: Path, monkeypatch) -> None:
+    from porch.server import static
+
+    monkeypatch.setattr(static, "FOLDER_RECHECK_NS", 0)
     (tmp_path / "app.js").write_bytes(b"console.log(1)\n" * 100)
     with serve(StaticFiles(tmp_path)) as server:
         _, headers, _ = raw_get(server, "/app.js", "gzip")
@@ -572,6 +575,65 @@ def test_siblings_appearing_and_vanishing_are_seen(tmp_path: Path) -> None:
         status, headers, body = raw_get(server, "/app.js", "gzip")
         assert status == 200 and "content-encoding" not in headers
         assert body == b"console.log(1)\n" * 100
+
+
+def test_siblings_are_seen_through_the_remembered_folder_listing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Past the racy window the folder's names are remembered until its ctime moves."""
+    from porch.server import static
+
+    monkeypatch.setattr(static, "RACY_NS", 0)
+    monkeypatch.setattr(static, "FOLDER_RECHECK_NS", 0)
+    plain = b"console.log(2)\n" * 100
+    (tmp_path / "app.js").write_bytes(plain)
+    app = StaticFiles(tmp_path)
+    with serve(app) as server:
+        time.sleep(0.05)  # past one timestamp tick of the file system
+        _, headers, _ = raw_get(server, "/app.js", "gzip")
+        assert "vary" not in headers
+        assert str(tmp_path.resolve()) in app._folders  # the listing is remembered
+        (tmp_path / "app.js.gz").write_bytes(gzip.compress(plain))
+        time.sleep(0.05)
+        _, headers, body = raw_get(server, "/app.js", "gzip")
+        assert headers["content-encoding"] == "gzip" and gzip.decompress(body) == plain
+        _, headers, body = raw_get(server, "/app.js", None)
+        assert headers["vary"] == "accept-encoding" and body == plain
+        (tmp_path / "app.js.gz").unlink()
+        time.sleep(0.05)
+        _, headers, body = raw_get(server, "/app.js", "gzip")
+        assert "content-encoding" not in headers and "vary" not in headers
+        assert body == plain
+
+
+def test_a_settled_folder_is_not_stat_ed_on_every_request(tmp_path: Path, monkeypatch) -> None:
+    from porch.server import static
+
+    monkeypatch.setattr(static, "RACY_NS", 0)
+    (tmp_path / "app.css").write_bytes(b"a {}\n" * 100)
+    time.sleep(0.05)
+    app = StaticFiles(tmp_path)
+    folder = str(tmp_path.resolve())
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kwargs):
+        stats.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    with serve(app) as server:
+        raw_get(server, "/app.css", "gzip")
+        monkeypatch.setattr(static.os, "stat", counting_stat)
+        for _ in range(5):
+            assert raw_get(server, "/app.css", "gzip")[0] == 200
+        monkeypatch.setattr(static.os, "stat", real_stat)
+        assert folder not in stats  # the folder's names were remembered
+        assert stats.count(folder + "/app.css") == 5  # the file itself: every time
+        # A sibling that appears is noticed once the folder is looked at again.
+        (tmp_path / "app.css.gz").write_bytes(gzip.compress(b"a {}\n" * 100))
+        time.sleep(0.05)
+        monkeypatch.setattr(static, "FOLDER_RECHECK_NS", 0)
+        assert raw_get(server, "/app.css", "gzip")[1]["content-encoding"] == "gzip"
 
 
 def test_precompressed_can_be_turned_off(root: Path) -> None:
@@ -604,6 +666,24 @@ def test_large_file_downloads_intact(site, big: bytes) -> None:
     with httpx.Client() as client:
         for _ in range(2):
             assert client.get(site.url + "/big.bin").content == big
+
+
+def test_large_file_goes_out_through_sendfile(site, big: bytes, monkeypatch) -> None:
+    from porch.server import cycle
+
+    sent: list[int] = []
+    real_sendfile = os.sendfile
+
+    def counting_sendfile(out_fd, in_fd, offset, count):
+        done = real_sendfile(out_fd, in_fd, offset, count)
+        sent.append(done)
+        return done
+
+    monkeypatch.setattr(cycle.os, "sendfile", counting_sendfile)
+    assert httpx.get(site.url + "/big.bin").content == big
+    # Zero-copy: nearly all of it (a piece may go through the transport when the socket's
+    # buffer is full).
+    assert sum(sent) > len(big) * 0.9
 
 
 def test_large_file_is_a_file_region_small_file_is_cached_bytes(root: Path, big: bytes) -> None:
@@ -840,3 +920,35 @@ def test_many_concurrent_clients(site, root: Path) -> None:
     for thread in threads:
         thread.join(30)
     assert failures == []
+
+
+class RegionApp:
+    """A native app that answers every request, HEAD included, with a FileRegion."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __porch_http__(self, head, body):
+        handle = open(self.path, "rb")  # noqa: SIM115 - the server closes the region
+        return Response(200, [], FileRegion(handle, 0, self.path.stat().st_size))
+
+
+def test_server_does_not_read_a_file_region_for_head(tmp_path: Path, monkeypatch) -> None:
+    """A HEAD answered with a FileRegion sends the head alone and reads nothing of the file."""
+    from porch.server import cycle
+
+    path = tmp_path / "large.bin"
+    path.write_bytes(b"\0" * (8 * 1024 * 1024))
+    reads: list[int] = []
+    real_read = cycle._read_exactly
+
+    def counting_read(fd, offset, count):
+        reads.append(count)
+        return real_read(fd, offset, count)
+
+    monkeypatch.setattr(cycle, "_read_exactly", counting_read)
+    with serve(RegionApp(path)) as server:
+        status, headers, body = fetch(server, "/", method="HEAD")
+        assert (status, headers["content-length"], body) == (200, str(8 * 1024 * 1024), b"")
+        assert sum(reads) == 0, f"read {sum(reads)} bytes to answer a HEAD"
+        assert len(fetch(server, "/")[2]) == 8 * 1024 * 1024

@@ -21,7 +21,7 @@ Normalisation rules, and why each is legitimate:
    chunks it; so one side may send a length where the other chunks, and then only the body
    is compared. A close-delimited body is accepted only for HTTP/1.0 requests, and porch must
    never chunk for those (RFC 9112 §6.1) -- uvicorn does, so its body is de-chunked first.
-   A HEAD response carries no body: its Content-Length must be the same on both sides
+   A HEAD or 304 response carries no body: its Content-Length must be the same on both sides
    (only the app knows the length of the GET body, RFC 9110 §8.6), while chunked or
    nothing may differ (RFC 9112 §6.1 makes Transfer-Encoding in a HEAD answer informative).
 5. Fields of different names are compared as a set (their order carries no meaning, RFC 9110
@@ -148,8 +148,12 @@ def _normalise(
 def fetch(client: httpx.Client, case: Case, interface: str) -> Observation:
     """Send the case with httpx; the normalised response."""
     body = case.body() if callable(case.body) else case.body
+    headers = [
+        (name.encode(), value if isinstance(value, bytes) else value.encode("latin-1"))
+        for name, value in case.headers
+    ]
     request = client.build_request(
-        case.method, case.path_for(interface), headers=list(case.headers), content=body
+        case.method, case.path_for(interface), headers=headers, content=body
     )
     start = time.monotonic()
     response = client.send(request, stream=True)
@@ -230,9 +234,10 @@ def assert_equivalent(porch: Observation, reference: Observation, case: Case) ->
     assert porch.headers == reference.headers
     assert porch.body == reference.body
     assert porch.extra == reference.extra
-    if case.method == "HEAD":
-        # RFC 9110 §8.6: a HEAD response's Content-Length, if any, is the GET body's length,
-        # which only the app can know; a server must not make one up from an empty body.
+    if case.method == "HEAD" or porch.status in (204, 304):
+        # RFC 9110 §8.6: the Content-Length of a response without content, if any, is the
+        # length of the GET body, which only the app can know; a server must not make one up
+        # from an empty body.
         assert porch.content_length == reference.content_length
     elif porch.content_length is not None and reference.content_length is not None:
         assert porch.content_length == reference.content_length
@@ -390,8 +395,31 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     pool.close()
 
 
+# Porch bugs this module found and that are still open; each names where the fix belongs.
+REASON_PHRASE_BUG = (
+    "porch.server.wsgi.WSGIResponse.start_response keeps only int(status[:3]): the app's "
+    "reason phrase ('299 Porch Custom') is replaced by porch's table ('' for 299)"
+)
+HEAD_LENGTH_BUG = (
+    "porch.server.h1.encode_response_head takes the body_length an adapter measured from a "
+    "HEAD answer's empty body (WSGI [] or ASGI body=b'') for the representation's length and "
+    "sends 'content-length: 0' where the GET body is 97 bytes (RFC 9110 §8.6); gunicorn and "
+    "uvicorn send no length"
+)
+KNOWN_BUGS = {
+    ("flask", "reason_phrase"): REASON_PHRASE_BUG,
+    ("django", "reason_phrase"): REASON_PHRASE_BUG,
+    ("flask", "head_stream"): HEAD_LENGTH_BUG,
+}
+
+
+def _marks(app: str, case: Case) -> list[pytest.MarkDecorator]:
+    reason = KNOWN_BUGS.get((app, case.name))
+    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+
+
 PARAMS = [
-    pytest.param(app, case, id=f"{app}-{case.name}")
+    pytest.param(app, case, id=f"{app}-{case.name}", marks=_marks(app, case))
     for app, spec in APPS.items()
     for case in sorted(CASES, key=lambda case: case.prefixed)
     if spec.interface in case.interfaces

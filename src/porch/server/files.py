@@ -34,9 +34,10 @@ from porch.server.mediatypes import content_type_for
 SMALL_FILE = 65536  # read whole and cached in memory up to this size
 CACHE_BYTES = 32 * 1024 * 1024  # the most file content the cache holds
 CACHE_ENTRIES = 4096  # the most files it remembers (validators and headers)
-# A file modified this recently may change again within the file system's timestamp
-# granularity without its mtime moving (git's "racy" files): its bytes are not cached.
-RACY_NS = 2_000_000_000
+# A file changed this recently may change again within one tick of the file system's clock
+# without its stamps moving (git's "racy" files): its bytes are not cached yet. ext4, xfs,
+# btrfs and tmpfs stamp to the jiffy (<= 10 ms) or finer, HFS+ to the second.
+RACY_NS = 1_000_000_000
 # Multipart bodies up to this size are built whole; larger ones are read piece by piece.
 MULTIPART_WHOLE = 262144
 CHUNK = 262144

@@ -41,6 +41,8 @@ _NO_CACHE = (b"cache-control", b"no-cache")
 _ENCODINGS = ((".br", b"br"), (".gz", b"gzip"))
 _ENCODINGS_BY_SUFFIX = dict(_ENCODINGS)
 _SUFFIXES = tuple(suffix for suffix, _ in _ENCODINGS)
+# How often a folder is looked at again for precompressed siblings that came or went.
+FOLDER_RECHECK_NS = 1_000_000_000
 
 
 class _Target:
@@ -59,6 +61,18 @@ class _Target:
         self.real: str | None = None  # the checked path, if no link is on its way
         self.dev = -1
         self.ino = -1
+
+
+class _Folder:
+    """The names of a folder's precompressed files, as of its ctime."""
+
+    __slots__ = ("checked", "ctime_ns", "ino", "names")
+
+    def __init__(self, ctime_ns: int, ino: int, names: frozenset[str], checked: int) -> None:
+        self.ctime_ns = ctime_ns
+        self.ino = ino
+        self.names = names
+        self.checked = checked  # time.monotonic_ns() of the last look
 
 
 class StaticFiles:
@@ -85,8 +99,7 @@ class StaticFiles:
         self._prefix = os.path.join(self.directory, "")  # the folder, ending in a separator
         self._targets: dict[bytes, _Target] = {}
         self._weights: dict[bytes, dict[str, float]] = {}
-        # Folder -> (mtime_ns, inode, names of its precompressed files).
-        self._folders: dict[str, tuple[int, int, frozenset[str]]] = {}
+        self._folders: dict[str, _Folder] = {}
 
     def __repr__(self) -> str:
         return f"<StaticFiles {self.directory!r}>"
@@ -226,27 +239,41 @@ class StaticFiles:
         """The suffixes of the precompressed siblings next to `path`, best first."""
         folder, _, base = path.rpartition(os.sep)
         folder = folder or os.sep
+        known = self._folders.get(folder)
+        now = time.monotonic_ns()
+        # PERF: a folder's names are looked at again at most every FOLDER_RECHECK_NS, not
+        # with a stat per request. The file itself is still stat-ed on every request, and a
+        # chosen sibling too: the delay only applies to noticing that a sibling came or went.
+        if known is None or now - known.checked > FOLDER_RECHECK_NS:
+            known = self._look_at_folder(folder, known, now)
+            if known is None:
+                return [suffix for suffix, _ in _ENCODINGS if os.path.lexists(path + suffix)]
+        names = known.names
+        return [suffix for suffix, _ in _ENCODINGS if base + suffix in names] if names else []
+
+    def _look_at_folder(self, folder: str, known: "_Folder | None", now: int) -> "_Folder | None":
+        """The names of the precompressed files in `folder`; None if it changed just now."""
         try:
             st = os.stat(folder)
         except OSError:
-            return []
-        known = self._folders.get(folder)
-        if known is None or known[0] != st.st_mtime_ns or known[1] != st.st_ino:
-            if time.time_ns() - st.st_mtime_ns < RACY_NS:
-                # Changed just now, and may change again within one timestamp tick unseen:
-                # look for each sibling until the folder has been still for a while.
-                return [suffix for suffix, _ in _ENCODINGS if os.path.lexists(path + suffix)]
-            try:
-                names = frozenset(name for name in os.listdir(folder) if name.endswith(_SUFFIXES))
-            except OSError:
-                return []
-            known = (st.st_mtime_ns, st.st_ino, names)
-            if len(self._folders) >= MAX_TARGETS:
-                self._folders.clear()
-            self._folders[folder] = known
-        # PERF: one stat of the folder instead of a failing stat per sibling and request.
-        names = known[2]
-        return [suffix for suffix, _ in _ENCODINGS if base + suffix in names] if names else []
+            return _Folder(-1, -1, frozenset(), now)
+        # A folder's ctime moves whenever a name in it comes or goes, and cannot be set back
+        # (its mtime can: rsync, tar).
+        if known is not None and known.ctime_ns == st.st_ctime_ns and known.ino == st.st_ino:
+            known.checked = now
+            return known
+        if time.time_ns() - st.st_ctime_ns < RACY_NS:
+            # Changed just now, and may change again within one tick of its clock unseen:
+            # look for each sibling until the folder has been still for a while.
+            return None
+        try:
+            names = frozenset(name for name in os.listdir(folder) if name.endswith(_SUFFIXES))
+        except OSError:
+            names = frozenset()
+        if len(self._folders) >= MAX_TARGETS:
+            self._folders.clear()
+        known = self._folders[folder] = _Folder(st.st_ctime_ns, st.st_ino, names, now)
+        return known
 
     def _acceptable(self, accept: bytes, present: list[str]) -> list[tuple[str, bytes]]:
         """The present siblings Accept-Encoding allows, by weight (br first at equal weight)."""
