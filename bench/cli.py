@@ -147,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     saved.write_text(report.results_json(scenarios, outcomes, plan, machine, command, when))
     print(f"\nraw results: {saved.relative_to(REPO)}")
     if write_docs:
+        DOCS.parent.mkdir(exist_ok=True)
         report.draw_chart(scenarios, outcomes, CHART)
         text = report.markdown_report(scenarios, outcomes, plan, machine, command, when, CHART.name)
         DOCS.write_text(text)

@@ -1,6 +1,7 @@
 """The results three ways: tables in the terminal, docs/benchmarks.md with its chart, JSON."""
 
 import json
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,19 +73,21 @@ def rows(scenario: Scenario, outcomes: Outcomes) -> list[dict[str, str]]:
             row.update(rate="—", range="—", ratio="—", p99="—", transfer="—", errors="—")
         else:
             samples = outcome.samples
-            p99s = sorted(sample.latency_us["p99"] for sample in samples)
-            transfer = sorted(sample.bytes / sample.duration_s for sample in samples)
+            p99 = statistics.median(sample.latency_us["p99"] for sample in samples)
+            transfer = statistics.median(sample.bytes / sample.duration_s for sample in samples)
             row.update(
                 rate=f"{median:,.0f}",
                 range=f"{min(outcome.rates):,.0f}-{max(outcome.rates):,.0f}",
                 ratio=f"{median / base:.2f}x" if base else "—",
-                p99=f"{p99s[len(p99s) // 2] / 1000:.2f} ms",
-                transfer=f"{transfer[len(transfer) // 2] / 1e6:,.0f} MB/s",
+                p99=f"{p99 / 1000:.2f} ms",
+                transfer=f"{transfer / 1e6:,.0f} MB/s",
                 errors=format_errors(outcome.errors),
             )
         if outcome.failure:
-            status = "did not run" if median is None else "stopped"
-            row["errors"] = f"{status}: {short_failure(outcome.failure)}"
+            if median is None:
+                row["errors"] = f"did not run: {short_failure(outcome.failure)}"
+            else:
+                row["errors"] += f"; then failed: {short_failure(outcome.failure)}"
         table.append(row)
     return table
 

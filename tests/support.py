@@ -447,9 +447,10 @@ class LoadGenerator:
     allows for idempotent requests).
     """
 
-    def __init__(self, port: int, threads: int = 4, pause: float = 0.0) -> None:
+    def __init__(self, port: int, threads: int = 4, pause: float = 0.0, name: str = "c") -> None:
         self.port = port
-        self.pause = pause
+        self.pause = pause  # seconds each client waits between requests
+        self.name = name  # the ids' prefix: generators side by side never share one
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.ok: dict[str, int] = {}  # id -> pid that answered
@@ -465,7 +466,7 @@ class LoadGenerator:
     def _next_id(self, thread: int) -> str:
         with self.lock:
             self._counter += 1
-            return f"{thread}-{self._counter}"
+            return f"{self.name}{thread}-{self._counter}"
 
     def _run(self, thread: int) -> None:
         client = KeepAliveClient(self.port)
@@ -526,5 +527,5 @@ class LoadGenerator:
 
     def dropped(self, seen_ids: set[str]) -> list[str]:
         """Requests the application received whose response never (fully) came back."""
-        answered = set(self.ok)
-        return sorted(seen_ids - answered)
+        mine = {i for i in seen_ids if i.startswith(self.name) and i[len(self.name)].isdigit()}
+        return sorted(mine - set(self.ok))

@@ -4,6 +4,7 @@
 - `GET /slow?seconds=S`: logs "slow-PID" to $TESTAPP_REQUEST_LOG, answers after S seconds
   (default 2), logging "slow-done-PID" first.
 - `GET /req?id=N`: appends N to $TESTAPP_REQUEST_LOG, then answers "PID N".
+- `GET /scheme`: the scope's scheme (http or https).
 - lifespan: appends "startup PID" / "shutdown PID" lines to $TESTAPP_MARKER.
 """
 
@@ -48,6 +49,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await asyncio.sleep(float(query.get("seconds", ["2"])[0]))
         body = b"slow done"
         record("TESTAPP_REQUEST_LOG", f"slow-done-{os.getpid()}")
+    elif path == "/scheme":
+        body = scope["scheme"].encode()
     elif path == "/req":
         request_id = query["id"][0]
         record("TESTAPP_REQUEST_LOG", request_id)

@@ -84,9 +84,7 @@ SMUGGLING = [
     ),
     refused("smuggle/cl-plus-sign", post(b"Content-Length: +5", body=b"hello"), 400, "1*DIGIT"),
     refused("smuggle/cl-minus-sign", post(b"Content-Length: -5", body=b"hello"), 400, "1*DIGIT"),
-    refused(
-        "smuggle/cl-inner-space", post(b"Content-Length: 1 2", body=b"x" * 12), 400, "1*DIGIT"
-    ),
+    refused("smuggle/cl-inner-space", post(b"Content-Length: 1 2", body=b"x" * 12), 400, "1*DIGIT"),
     refused("smuggle/cl-hex", post(b"Content-Length: 0x5", body=b"hello"), 400, "1*DIGIT"),
     refused("smuggle/cl-exponent", post(b"Content-Length: 1e1", body=b"x" * 10), 400, "1*DIGIT"),
     refused("smuggle/cl-underscore", post(b"Content-Length: 1_0", body=b"x" * 10), 400, "1*DIGIT"),
@@ -126,6 +124,25 @@ SMUGGLING = [
         b"hello",
         "OWS around a field value is not part of it",
     ),
+    refused(
+        "smuggle/cl-case-variant-repeated",
+        post(b"Content-Length: 5", b"content-length: 41", body=b"hello" + SMUGGLED),
+        400,
+        "field names are case-insensitive: a repeated Content-Length",
+    ),
+    refused(
+        "smuggle/cl-space-before-colon",
+        post(b"Content-Length : 5", body=b"hello"),
+        400,
+        "RFC 9112 §5.1: no whitespace before the colon",
+    ),
+    accepted(
+        "smuggle/cl-on-get",
+        raw(b"GET /x HTTP/1.1", b"Host: h", b"Content-Length: 5", body=b"hello"),
+        "/x",
+        b"hello",
+        "a GET may have a body; it is still framed by Content-Length",
+    ),
     accepted(
         "smuggle/body-holds-a-request",
         post(b"Content-Length: %d" % len(SMUGGLED), body=SMUGGLED),
@@ -145,7 +162,12 @@ SMUGGLING = [
         400,
         "RFC 9112 §6.1: chunked at most once",
     ),
-    refused("smuggle/te-xchunked", post(b"Transfer-Encoding: xchunked", body=SMUGGLED), 400, "unknown coding"),
+    refused(
+        "smuggle/te-xchunked",
+        post(b"Transfer-Encoding: xchunked", body=SMUGGLED),
+        400,
+        "unknown coding",
+    ),
     refused(
         "smuggle/te-chunked-trailing-tab",
         post(b"Transfer-Encoding: chunked\t", body=HELLO_CHUNKED),
@@ -158,6 +180,28 @@ SMUGGLING = [
         "/x",
         b"hello",
         "trailing OWS is not part of the value",
+    ),
+    accepted(
+        "smuggle/te-leading-tab",
+        post(b"Transfer-Encoding:\tchunked", body=HELLO_CHUNKED),
+        "/x",
+        b"hello",
+        "leading OWS is not part of the value",
+    ),
+    refused(
+        "smuggle/te-nul", post(b"Transfer-Encoding: chunked\x00", body=HELLO_CHUNKED), 400, "NUL"
+    ),
+    refused(
+        "smuggle/te-empty-second-line",
+        post(CHUNKED, b"Transfer-Encoding: ", body=HELLO_CHUNKED),
+        400,
+        "chunked must be the final coding",
+    ),
+    refused(
+        "smuggle/te-gzip-then-chunked-lines",
+        post(b"Transfer-Encoding: gzip", CHUNKED, body=HELLO_CHUNKED),
+        400,
+        "two lines make one list: gzip, chunked",
     ),
     accepted(
         "smuggle/te-uppercase",
@@ -193,8 +237,15 @@ SMUGGLING = [
         400,
         "RFC 9112 §6.1: HTTP/1.0 has no chunked coding",
     ),
-    refused("smuggle/te-identity", post(b"Transfer-Encoding: identity", body=b"hello"), 400, "no identity coding"),
-    refused("smuggle/te-gzip", post(b"Transfer-Encoding: gzip", body=b"hello"), 400, "chunked only"),
+    refused(
+        "smuggle/te-identity",
+        post(b"Transfer-Encoding: identity", body=b"hello"),
+        400,
+        "no identity coding",
+    ),
+    refused(
+        "smuggle/te-gzip", post(b"Transfer-Encoding: gzip", body=b"hello"), 400, "chunked only"
+    ),
     refused(
         "smuggle/te-gzip-chunked",
         post(b"Transfer-Encoding: gzip, chunked", body=HELLO_CHUNKED),
@@ -271,11 +322,12 @@ CHUNKS = [
     refused("chunk/0x-prefix", post(CHUNKED, body=b"0x5\r\nhello\r\n0\r\n\r\n"), 400, "HEXDIG"),
     refused("chunk/leading-space", post(CHUNKED, body=b" 5\r\nhello\r\n0\r\n\r\n"), 400, "HEXDIG"),
     refused(
-        "chunk/trailing-space", post(CHUNKED, body=b"5 \r\nhello\r\n0\r\n\r\n"), 400, "llhttp: strict"
+        "chunk/trailing-space",
+        post(CHUNKED, body=b"5 \r\nhello\r\n0\r\n\r\n"),
+        400,
+        "llhttp: strict",
     ),
-    refused(
-        "chunk/trailing-junk", post(CHUNKED, body=b"5x\r\nhello\r\n0\r\n\r\n"), 400, "HEXDIG"
-    ),
+    refused("chunk/trailing-junk", post(CHUNKED, body=b"5x\r\nhello\r\n0\r\n\r\n"), 400, "HEXDIG"),
     refused("chunk/underscore", post(CHUNKED, body=b"5_0\r\nhello\r\n0\r\n\r\n"), 400, "HEXDIG"),
     refused("chunk/empty-size", post(CHUNKED, body=b"\r\nhello\r\n0\r\n\r\n"), 400, "1*HEXDIG"),
     refused("chunk/bare-lf-after-size", post(CHUNKED, body=b"5\nhello\r\n0\r\n\r\n"), 400, "CRLF"),
@@ -312,6 +364,19 @@ CHUNKS = [
         413,
         "extensions between two pieces of body are bounded by the head size",
         probe=False,
+    ),
+    refused(
+        "chunk/extension-without-name",
+        post(CHUNKED, body=b"5;\r\nhello\r\n0\r\n\r\n"),
+        400,
+        "chunk-ext-name = token",
+    ),
+    accepted(
+        "chunk/extension-on-last-chunk",
+        post(CHUNKED, body=b"5\r\nhello\r\n0;last=1\r\n\r\n"),
+        "/x",
+        b"hello",
+        "the last chunk may carry extensions too",
     ),
     accepted(
         "chunk/uppercase-hex",
@@ -389,7 +454,16 @@ HEADERS = [
         "no limit per field; the head as a whole is bounded",
     ),
     refused(
-        "header/long-value-over-limit", get(b"X-A: " + b"v" * 70000), 431, "--limit-request-header-size"
+        "header/long-name-over-limit",
+        get(b"X-" + b"n" * 70000 + b": v"),
+        431,
+        "--limit-request-header-size",
+    ),
+    refused(
+        "header/long-value-over-limit",
+        get(b"X-A: " + b"v" * 70000),
+        431,
+        "--limit-request-header-size",
     ),
     refused(
         "header/too-many",
@@ -426,6 +500,7 @@ REQUEST_LINE = [
         "501 only for a well-formed request line",
     ),
     refused("line/8bit-method", raw(b"G\xc9T /x HTTP/1.1", b"Host: h"), 400, "token"),
+    refused("line/tab-after-method", raw(b"GET\t/x HTTP/1.1", b"Host: h"), 400, "SP only"),
     refused("line/missing-version", raw(b"GET /x", b"Host: h"), 400, "HTTP/0.9 is not served"),
     refused("line/http-0.9", get(version=b"HTTP/0.9"), 400, "HTTP/1.x only"),
     refused("line/http-1.2", get(version=b"HTTP/1.2"), 400, "HTTP/1.x only"),

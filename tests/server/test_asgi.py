@@ -290,7 +290,9 @@ def test_body_over_the_limit_mid_read() -> None:
 
     async def main() -> None:
         async with Wire(app, limit_request_body=10) as wire:
-            wire.send(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n")
+            wire.send(
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n"
+            )
             await wait_until(lambda: events)
             wire.send(b"8\r\nefghijkl\r\n")
             data = await wire.wait_closed()
@@ -614,13 +616,12 @@ def test_concurrent_connections_run_concurrently() -> None:
         await asyncio.wait_for(started.wait(), 5)  # both must be in flight at once
         await reply(send)
 
-    with serve(app) as server:
-        with httpx.Client() as first, httpx.Client() as second:
-            import concurrent.futures
+    with serve(app) as server, httpx.Client() as first, httpx.Client() as second:
+        import concurrent.futures
 
-            with concurrent.futures.ThreadPoolExecutor(2) as pool:
-                futures = [pool.submit(c.get, server.url) for c in (first, second)]
-                assert [f.result(10).status_code for f in futures] == [200, 200]
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(c.get, server.url) for c in (first, second)]
+            assert [f.result(10).status_code for f in futures] == [200, 200]
 
 
 def test_log_level_of_a_client_disconnect_is_debug() -> None:
@@ -641,3 +642,43 @@ def test_log_level_of_a_client_disconnect_is_debug() -> None:
         run(main())
     assert messages(records) == ""
     assert any("disconnected" in r.getMessage() for r in records if r.levelno == logging.DEBUG)
+
+
+class ClientGone(Exception):
+    """What frameworks raise on http.disconnect (Starlette's ClientDisconnect)."""
+
+
+async def returns_on_disconnect(scope: Any, receive: Any, send: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def raises_on_disconnect(scope: Any, receive: Any, send: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    raise ClientGone
+
+
+@pytest.mark.parametrize("app", [returns_on_disconnect, raises_on_disconnect])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhello",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    ],
+    ids=["length", "chunked"],
+)
+def test_body_cut_short_by_eof_is_400(app: Any, request_bytes: bytes) -> None:
+    async def main() -> bytes:
+        async with Wire(app) as wire:
+            wire.send(request_bytes)
+            await wire.settle(5)
+            wire.protocol.eof_received()  # the client half-closed inside the body
+            return await wire.wait_closed()
+
+    with captured_log() as records:
+        data = run(main())
+    (response,), _ = parse_responses(data)
+    assert response.status == 400  # the request's fault, not the application's
+    assert response.body == b"400 Request body cut short\n"
+    assert messages(records) == ""

@@ -149,7 +149,7 @@ def test_access_log_counts_body_bytes(tmp_path: Path) -> None:
         def __porch_http__(self, head: RequestHead, body: Any) -> Response:
             cycles.append(body)
             if head.path == "/file":
-                return Response(200, [], FileRegion(open(path, "rb"), 0, 300_000))  # noqa: SIM115
+                return Response(200, [], FileRegion(open(path, "rb"), 0, 300_000))
             return Response(200, [], iter([b"ab", b"cde"]))
 
     with serve(Spy()) as server, httpx.Client(base_url=server.url) as client:
@@ -185,3 +185,42 @@ def test_sendfile_failing_with_a_reset_is_a_disconnect(
     with captured_log() as records:
         run(main())
     assert messages(records) == ""  # a client that left is not an application error
+
+
+async def asgi_empty_head(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    headers = [(b"content-length", b"97")] if scope["path"] == "/declared" else []
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def wsgi_empty_head(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    declared = [("Content-Length", "97")] if environ["PATH_INFO"] == "/declared" else []
+    start_response("200 OK", [("Content-Type", "text/plain"), *declared])
+    return []
+
+
+native_empty_head = App(
+    lambda head: Response(
+        200, [(b"content-length", b"97")] if head.path == "/declared" else [], b""
+    )
+)
+
+
+@pytest.mark.parametrize(
+    "app", [asgi_empty_head, wsgi_empty_head, native_empty_head], ids=["asgi", "wsgi", "native"]
+)
+def test_empty_answer_to_head_claims_no_length(app: Any) -> None:
+    async def main() -> None:
+        async with Wire(app) as wire:
+            wire.send(
+                b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\nHEAD /declared HTTP/1.1\r\nHost: h\r\n\r\n"
+                b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+            )
+            undeclared, declared, get = await wire.wait_responses(3)
+            # Only the application knows the GET body's length (RFC 9110 §9.3.2).
+            assert undeclared.header("content-length") is None
+            assert declared.header("content-length") == "97"
+            assert get.header("content-length") == "0"  # a GET's empty body is just that
+            assert not wire.transport.closed
+
+    run(main())

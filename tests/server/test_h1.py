@@ -87,8 +87,16 @@ def test_simple_get() -> None:
 
 
 def test_header_names_lowered_values_kept() -> None:
-    (request,) = requests(feed([b"GET / HTTP/1.1\r\nHOST: A.Example\r\nX-Mixed-Case: VaLuE \r\n\r\n"]))
-    assert request.head.headers == [(b"host", b"A.Example"), (b"x-mixed-case", b"VaLuE ")]
+    (request,) = requests(
+        feed([b"GET / HTTP/1.1\r\nHOST: A.Example\r\nX-Mixed-Case: VaLuE\r\n\r\n"])
+    )
+    assert request.head.headers == [(b"host", b"A.Example"), (b"x-mixed-case", b"VaLuE")]
+
+
+def test_whitespace_around_values_is_not_part_of_them() -> None:
+    data = b"GET / HTTP/1.1\r\nHost: h \r\nX-A: \t a b \t \r\nX-B:\t\r\n\r\n"
+    (request,) = requests(feed([data]))
+    assert request.head.headers == [(b"host", b"h"), (b"x-a", b"a b"), (b"x-b", b"")]
 
 
 def test_content_length_body() -> None:
@@ -210,9 +218,7 @@ def test_nothing_is_read_after_connection_close() -> None:
 
 
 def test_empty_host_is_allowed() -> None:
-    assert requests(feed([b"GET / HTTP/1.1\r\nHost:\r\n\r\n"]))[0].head.headers == [
-        (b"host", b"")
-    ]
+    assert requests(feed([b"GET / HTTP/1.1\r\nHost:\r\n\r\n"]))[0].head.headers == [(b"host", b"")]
 
 
 # Upgrade and CONNECT.
@@ -306,7 +312,10 @@ ERRORS = {
         b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
         400,
     ),
-    "cl-twice": (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", 400),
+    "cl-twice": (
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+        400,
+    ),
     "cl-sign": (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +1\r\n\r\n", 400),
     "te-gzip": (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
     "te-gzip-chunked": (
@@ -371,7 +380,9 @@ def test_limits_at_their_edge() -> None:
 
 
 def test_chunked_body_over_the_limit() -> None:
-    data = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n"
+    data = (
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n"
+    )
     events = parse(data, Limits(body=5))
     assert events[1:] == [b"abc", ("error", 413)]
 

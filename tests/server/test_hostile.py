@@ -34,9 +34,7 @@ class Served(NamedTuple):
 def server(request: pytest.FixtureRequest) -> Iterator[Served]:
     recorder = Recorder()
     app = ECHO_APPS[request.param](recorder)
-    with serve(
-        app, timeout_request_header=HEAD_TIMEOUT, limit_request_body=BODY_LIMIT
-    ) as running:
+    with serve(app, timeout_request_header=HEAD_TIMEOUT, limit_request_body=BODY_LIMIT) as running:
         yield Served(running.port, recorder, request.param)
 
 
@@ -44,16 +42,8 @@ def case_id(case: Case) -> str:
     return f"{case.id}->{'+'.join(map(str, case.answers)) or 'close'}"
 
 
-# A body cut short by the client's EOF: an ASGI application gets http.disconnect and returns
-# without a response, and porch answers 500 (Cycle.fail ignores the body's own error, 400).
-ASGI_BODY_CUT = {"slow/body-cut-short", "slow/chunked-body-cut-short"}
-
-
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_hostile_input(request: pytest.FixtureRequest, server: Served, case: Case) -> None:
-    if server.interface == "asgi" and case.id in ASGI_BODY_CUT:
-        reason = "porch bug: cycle.py answers 500, not the body's 400, when ASGI returns on EOF"
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+def test_hostile_input(server: Served, case: Case) -> None:
     server.recorder.take()
     pieces = [case.send] if isinstance(case.send, bytes) else list(case.send)
     if case.probe:

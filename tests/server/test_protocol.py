@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from porch.server.protocol import HTTPProtocol
+from porch.server.protocol import MAX_PIPELINED, HTTPProtocol
 from tests.server.apps import BIG_CHUNKS, INTERFACES, SECRET, Recorder, make_app
 from tests.server.wire import HEADER_LINES, Wire, parse_responses, run, wait_until
 from tests.support import FakeTransport, RawClient, serve
@@ -46,9 +46,11 @@ def get(path: bytes) -> bytes:
 
 def post(path: bytes, body: bytes, *headers: bytes) -> bytes:
     extra = b"".join(h + b"\r\n" for h in headers)
-    return (
-        b"POST %s HTTP/1.1\r\nHost: example.com\r\nContent-Length: %d\r\n%s\r\n%s"
-        % (path, len(body), extra, body)
+    return b"POST %s HTTP/1.1\r\nHost: example.com\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        path,
+        len(body),
+        extra,
+        body,
     )
 
 
@@ -308,9 +310,7 @@ def test_100_continue_not_sent_when_the_app_does_not_read(app: object) -> None:
 def test_100_continue_not_sent_on_http_10(app: object) -> None:
     async def main() -> None:
         async with Wire(app) as wire:
-            wire.send(
-                b"POST /echo HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
-            )
+            wire.send(b"POST /echo HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
             await wire.settle(20)
             assert wire.written() == b""
             wire.send(b"hello")
@@ -484,8 +484,7 @@ def test_chunked_body_over_the_limit_behind_a_pipelined_request(app: object) -> 
             wire.send(
                 get(b"/slow")
                 + b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                b"8\r\n01234567\r\n8\r\n89abcdef\r\n0\r\n\r\n"
-                + get(b"/fast")
+                b"8\r\n01234567\r\n8\r\n89abcdef\r\n0\r\n\r\n" + get(b"/fast")
             )
             data = await wire.wait_closed()
             responses, rest = parse_responses(data, ["GET", "POST", "GET"])
@@ -699,7 +698,9 @@ def test_eof_after_a_pipelined_batch_answers_it_all(app: object) -> None:
 def test_eof_inside_a_body(app: object) -> None:
     async def main() -> None:
         async with Wire(app) as wire:
-            wire.send(get(b"/slow") + b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nab")
+            wire.send(
+                get(b"/slow") + b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nab"
+            )
             wire.protocol.eof_received()
             data = await wire.wait_closed()
             responses, _ = parse_responses(data, ["GET", "POST"])
@@ -745,7 +746,11 @@ def test_e2e_http_client_reuses_one_connection(app: object) -> None:
 
 def test_e2e_pipelining_on_a_socket(app: object) -> None:
     with serve(app) as server, RawClient(server.port) as client:
-        client.send(get(b"/slow") + get(b"/fast") + b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        client.send(
+            get(b"/slow")
+            + get(b"/fast")
+            + b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
         data = client.read_until_close()
         responses, rest = parse_responses(data)
         assert [r.body for r in responses] == [b"slow", b"fast", b"hello"]
@@ -765,8 +770,16 @@ def test_e2e_curl_expect_100_continue(app: object, tmp_path: object) -> None:
     with serve(app) as server:
         result = subprocess.run(
             [
-                "curl", "-sS", "-v", "--http1.1", "--data-binary", "hello curl",
-                "-H", "Expect: 100-continue", "-H", "Content-Type: text/plain",
+                "curl",
+                "-sS",
+                "-v",
+                "--http1.1",
+                "--data-binary",
+                "hello curl",
+                "-H",
+                "Expect: 100-continue",
+                "-H",
+                "Content-Type: text/plain",
                 server.url + "/echo",
             ],
             capture_output=True,
@@ -779,7 +792,10 @@ def test_e2e_curl_expect_100_continue(app: object, tmp_path: object) -> None:
 
 def test_e2e_expect_without_reading_closes(app: object) -> None:
     with serve(app) as server, RawClient(server.port) as client:
-        client.send(b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
+        client.send(
+            b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
         status, headers, body = client.read_response()
         assert status == 200 and body == b"ignored"
         assert headers["connection"] == "close"
@@ -892,3 +908,63 @@ def test_e2e_unix_socket(app: object, tmp_path: object) -> None:
         with httpx.Client(transport=transport, base_url="http://porch") as client:
             assert client.get("/info?u=1").text == "GET /info u=1"
             assert client.post("/echo", content=b"over unix").text == "over unix"
+
+
+def test_too_many_pipelined_requests_pause_reading(app: object, recorder: Recorder) -> None:
+    async def main() -> None:
+        async with Wire(app) as wire:
+            count = MAX_PIPELINED + 8
+            wire.send(post(b"/gated", b"first") + get(b"/fast") * count)
+            await wire.settle(5)
+            assert not wire.transport.reading  # the queue is full: the client must wait
+            recorder.gate.set()
+            responses = await wire.wait_responses(count + 1)
+            assert [r.body for r in responses] == [b"first"] + [b"fast"] * count
+            assert wire.transport.reading
+
+    run(main())
+
+
+def test_e2e_upload_is_not_buffered_while_the_app_waits(app: object, recorder: Recorder) -> None:
+    body = b"u" * (8 * 1024 * 1024)
+    with serve(app) as server:
+        result: list[httpx.Response] = []
+        thread = threading.Thread(
+            target=lambda: result.append(
+                httpx.post(server.url + "/gated", content=body, timeout=20)
+            )
+        )
+        thread.start()
+        time.sleep(0.5)
+        state = server.server.state
+        assert state is not None
+        buffered = [
+            cycle._buffered
+            for connection in state.connections
+            for cycle in [connection._active, *connection._queue]
+            if cycle is not None
+        ]
+        # Reading stopped near the high-water mark instead of taking all 8 MiB in.
+        assert buffered and max(buffered) < 1024 * 1024
+        recorder.gate.set()
+        thread.join(20)
+    assert result[0].status_code == 200 and result[0].content == body
+
+
+def test_e2e_slow_reader_holds_the_app_back(app: object, recorder: Recorder) -> None:
+    with serve(app) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(get(b"/big"))
+        time.sleep(0.5)
+        # Socket buffers hold a few MiB at most; the app waits instead of queueing 16 MiB.
+        produced = recorder.events.count("chunk")
+        assert produced < BIG_CHUNKS // 2
+        sock.settimeout(10)
+        received = bytearray()
+        while not received.endswith(b"\r\n0\r\n\r\n"):
+            chunk = sock.recv(1 << 20)
+            assert chunk
+            received += chunk
+        sock.close()
+    _, _, body = bytes(received).partition(b"\r\n\r\n")
+    assert body.count(b"x") == BIG_CHUNKS * 65536

@@ -4,6 +4,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,15 +94,17 @@ def test_https_scheme_on_every_interface(certs: Certificates, app: Any) -> None:
 def test_alpn_selects_http11(certs: Certificates) -> None:
     context = certs.client_context()
     context.set_alpn_protocols(["h2", "http/1.1"])
-    with serve(asgi_app, **certs.settings()) as server:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
-            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-                assert tls.selected_alpn_protocol() == "http/1.1"
-                assert tls.version() in ("TLSv1.2", "TLSv1.3")
-                tls.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-                data = b""
-                while chunk := tls.recv(65536):
-                    data += chunk
+    with (
+        serve(asgi_app, **certs.settings()) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.selected_alpn_protocol() == "http/1.1"
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
     assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"https 0")
 
 
@@ -109,10 +112,12 @@ def test_large_file_over_tls(certs: Certificates, tmp_path: Path) -> None:
     path = tmp_path / "big.bin"
     content = bytes(range(256)) * 12289  # ~3 MiB: no sendfile through TLS
     path.write_bytes(content)
-    with serve(asgi_app, **certs.settings()) as server:
-        with httpx.Client(verify=certs.client_context()) as client:
-            for _ in range(2):
-                assert client.get(server.url + f"/file?{path}").content == content
+    with (
+        serve(asgi_app, **certs.settings()) as server,
+        httpx.Client(verify=certs.client_context()) as client,
+    ):
+        for _ in range(2):
+            assert client.get(server.url + f"/file?{path}").content == content
 
 
 def test_plain_http_on_a_tls_port_is_refused(certs: Certificates) -> None:
@@ -162,6 +167,20 @@ def test_encrypted_key(certs: Certificates) -> None:
 
 def test_missing_files_are_a_clear_error(tmp_path: Path, certs: Certificates) -> None:
     with pytest.raises(ValueError, match="Could not load the TLS certificate or key"):
-        make_ssl_context(Settings(ssl_certfile=str(tmp_path / "no.pem"), ssl_keyfile=str(certs.key)))
+        make_ssl_context(
+            Settings(ssl_certfile=str(tmp_path / "no.pem"), ssl_keyfile=str(certs.key))
+        )
     with pytest.raises(ValueError, match="Could not load the TLS certificate or key"):
         make_ssl_context(Settings(ssl_certfile=str(certs.key), ssl_keyfile=str(certs.key)))
+
+
+def test_idle_pooled_tls_connection_does_not_hold_shutdown(certs: Certificates) -> None:
+    server = serve(asgi_app, timeout_graceful_shutdown=10.0, **certs.settings())
+    running = server.__enter__()
+    with httpx.Client(verify=certs.client_context()) as client:
+        assert client.get(running.url).status_code == 200
+        # The client keeps its connection in the pool, idle, and never sends close_notify.
+        started = time.monotonic()
+        server.__exit__(None, None, None)
+        assert not running.thread.is_alive()
+        assert time.monotonic() - started < 3.0

@@ -129,19 +129,22 @@ def test_workers_that_keep_crashing_stop_the_supervisor(tmp_path):
 
 
 def test_sighup_under_load_replaces_every_worker_and_drops_nothing(tmp_path):
-    """Two SIGHUPs while four keep-alive clients send requests back to back.
+    """Two SIGHUPs while four keep-alive clients send requests back to back, and two more
+    pause 1.2 s between theirs (longer than an old worker's 1 s grace for idle connections).
 
     "Dropped" means: a request whose bytes the server took (the application logged its id)
     but whose response did not arrive complete. A client may instead see the server close
     an idle keep-alive connection before any byte of the response (EOF or reset): RFC 9112
     §9.3.1 lets a client retry an idempotent request then, so ours retries under a new id,
-    and the test checks that the application never saw that id. Requests answered halfway,
-    with another status, or not at all within 10 s are failures.
+    and the test checks that the application never saw that id (only the pausing clients
+    should meet this). Requests answered halfway, with another status, or not at all within
+    10 s are failures; so is a refused connection.
     """
     log = tmp_path / "requests.log"
     with porch(APP, "--workers", "2", env={"TESTAPP_REQUEST_LOG": str(log)}) as proc:
         generations = [set(serving_workers(proc, 2))]
         load = LoadGenerator(proc.port, threads=4).start()
+        sleepy = LoadGenerator(proc.port, threads=2, pause=1.2, name="s").start()
         try:
             load.wait_for(200)
             for reload_number in (1, 2):
@@ -161,7 +164,11 @@ def test_sighup_under_load_replaces_every_worker_and_drops_nothing(tmp_path):
                 assert not load.failures, load.failures[:5]
         finally:
             load.stop()
+            sleepy.stop()
         assert proc.stop() == 0
+    assert not sleepy.failures and sleepy.refused == 0, sleepy.failures[:5]
+    assert sleepy.dropped(request_log(log)) == []
+    assert len(sleepy.ok) >= 2
     first, second, third = generations
     assert not first & second and not second & third and not first & third
     answering = load.pids_since(0)

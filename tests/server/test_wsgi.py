@@ -311,7 +311,9 @@ def test_exc_info_before_the_headers_went_out_replaces_them() -> None:
         try:
             raise ValueError("rendering failed")
         except ValueError:
-            start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+            start_response(
+                "500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info()
+            )
         return [b"sorry"]
 
     async def main() -> None:
@@ -545,7 +547,7 @@ def validated_app(environ: dict[str, Any], start_response: Any) -> Any:
         return [b"returned"]
     if path == "/file":
         start_response("200 OK", [("Content-Type", "text/plain")])
-        return environ["wsgi.file_wrapper"](open(__file__, "rb"))  # noqa: SIM115
+        return environ["wsgi.file_wrapper"](open(__file__, "rb"))
     body = b""
     if "CONTENT_LENGTH" in environ:
         body = stream.read(int(environ["CONTENT_LENGTH"]))
@@ -591,3 +593,77 @@ def test_wsgiref_validator_finds_nothing(monkeypatch: pytest.MonkeyPatch) -> Non
     assert messages(records) == ""
     assert [str(w.message) for w in caught] == []
     assert unraisable == []
+
+
+def test_shutdown_does_not_wait_for_a_request_it_cut() -> None:
+    release = threading.Event()
+    entered = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        entered.set()
+        release.wait(30)  # stuck far past the graceful timeout
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"late"]
+
+    outcome: list[str] = []
+
+    def request(url: str) -> None:
+        try:
+            outcome.append(httpx.get(url, timeout=30).text)
+        except httpx.HTTPError as exc:
+            outcome.append(type(exc).__name__)
+
+    server = serve(app, timeout_graceful_shutdown=0.3)
+    with captured_log():
+        running = server.__enter__()
+        client = threading.Thread(target=request, args=(running.url,), daemon=True)
+        try:
+            client.start()
+            assert entered.wait(5)
+            started = time.monotonic()
+            server.__exit__(None, None, None)
+            assert not running.thread.is_alive()
+            assert time.monotonic() - started < 3.0
+        finally:
+            release.set()
+            client.join(5)
+    assert outcome == ["RemoteProtocolError"]  # cut: no response at all
+
+
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [
+        ("200 OK", b"HTTP/1.1 200 OK\r\n"),
+        ("299 Porch Custom", b"HTTP/1.1 299 Porch Custom\r\n"),
+        ("404 NOT FOUND", b"HTTP/1.1 404 NOT FOUND\r\n"),  # Werkzeug's spelling, kept
+        ("201", b"HTTP/1.1 201 Created\r\n"),
+    ],
+)
+def test_reason_phrase_is_the_applications(status: str, line: bytes) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(status, [("Content-Type", "text/plain")])
+        return [b"x"]
+
+    async def main() -> None:
+        async with Wire(app) as wire:
+            wire.send(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            await wire.wait_responses(1)
+            assert wire.written().startswith(line)
+
+    run(main())
+
+
+def test_reason_phrase_with_a_control_character_is_refused() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK\r\nX-Injected: 1", [("Content-Type", "text/plain")])
+        return [b"x"]
+
+    async def main() -> bytes:
+        async with Wire(app) as wire:
+            wire.send(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            return await wire.wait_closed()
+
+    with captured_log() as records:
+        data = run(main())
+    assert data.startswith(b"HTTP/1.1 500 ") and b"X-Injected" not in data
+    assert "invalid status" in messages(records)

@@ -7,12 +7,21 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from porch import __version__
 from porch.server.launch import ConfigError, run
 from porch.server.settings import Settings, env_name, value_type
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class SettingOption(click.Option):
+    """An option for a settings field: click shows its PORCH_* variable in --help, and
+    `Settings.from_env` alone reads it, so that a variable means the same everywhere."""
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        return None
 
 
 def settings_options(*scopes: str) -> Decorator:
@@ -27,14 +36,10 @@ def settings_options(*scopes: str) -> Decorator:
             flags = meta["flags"]
             default = item.default if item.default is not dataclasses.MISSING else None
             if not flags:
-                command = click.argument(
-                    item.name,
-                    envvar=env_name(item.name),
-                    required=False,
-                    default=default,
-                )(command)
+                command = click.argument(item.name, required=False, default=default)(command)
                 continue
             options: dict[str, Any] = {
+                "cls": SettingOption,
                 "help": meta["help"],
                 "envvar": env_name(item.name),
                 "show_envvar": True,
@@ -59,10 +64,24 @@ def settings_options(*scopes: str) -> Decorator:
     return decorate
 
 
-def to_settings(values: dict[str, Any]) -> Settings:
-    """Settings from the parsed options."""
-    values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
-    return Settings(**values)
+def to_settings(ctx: click.Context, values: dict[str, Any], *scopes: str) -> Settings:
+    """Defaults, then PORCH_* variables, then the command line; a UsageError if they cannot work."""
+    given = {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in values.items()
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    }
+    # Only the variables of this command's settings: PORCH_APP means nothing to `porch serve`.
+    names = {
+        env_name(f.name) for f in dataclasses.fields(Settings) if f.metadata["scope"] in scopes
+    }
+    environ = {name: value for name, value in os.environ.items() if name in names}
+    try:
+        settings = Settings.from_env(environ, **given)
+        settings.validate()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,21 +92,30 @@ def cli() -> None:
 
 @cli.command("run")
 @settings_options("server", "app")
-def run_command(**values: Any) -> None:
-    """Serve an ASGI, WSGI or porch application given as module:attribute."""
-    settings = to_settings(values)
+@click.pass_context
+def run_command(ctx: click.Context, /, **values: Any) -> None:
+    """Serve the ASGI, WSGI or porch application APP, given as module:attribute (or in the
+    PORCH_APP variable)."""
+    settings = to_settings(ctx, values, "server", "app")
     if not settings.app:
         raise click.UsageError("Missing the application (module:attribute), e.g. porch run app:app")
+    module, _, attribute = settings.app.partition(":")
+    if not module or not attribute:
+        raise click.UsageError(
+            f"The application must be given as module:attribute (not {settings.app!r})"
+        )
     sys.exit(run(settings))
 
 
 @cli.command("serve")
 @settings_options("server", "static")
-def serve_command(**values: Any) -> None:
-    """Serve the files of a directory (default: the current one)."""
+@click.pass_context
+def serve_command(ctx: click.Context, /, **values: Any) -> None:
+    """Serve the files of DIRECTORY (or of the PORCH_DIRECTORY variable; default: the current
+    directory)."""
     from porch.server.static import StaticFiles
 
-    settings = to_settings(values)
+    settings = to_settings(ctx, values, "server", "static")
     directory = os.path.abspath(settings.directory or ".")
     if not os.path.isdir(directory):
         raise click.UsageError(f"{settings.directory!r} is not a directory")

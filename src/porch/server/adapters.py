@@ -105,6 +105,16 @@ def app_failed(cycle: Cycle, exc: BaseException) -> None:
         isinstance(exc, asyncio.CancelledError) and cycle.protocol.closed
     ):
         logger.debug("Client disconnected during %s %s", cycle.head.method, cycle.head.path)
+    elif cycle._body_error is not None:
+        # The application was told the client is gone (ASGI http.disconnect) and gave up,
+        # as it should: the request's own fault is answered.
+        logger.debug(
+            "Request body broken off (%s) during %s %s",
+            cycle._body_error,
+            cycle.head.method,
+            cycle.head.path,
+            exc_info=exc,
+        )
     else:
         logger.error(
             "Exception in the application for %s %s",

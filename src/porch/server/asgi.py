@@ -13,7 +13,6 @@ from porch.server.lifespan import Lifespan
 from porch.server.types import ASGIApp, Message, Scope
 
 
-
 class ASGICycle(Cycle):
     """A cycle with the ASGI `receive` and `send` callables."""
 
@@ -75,9 +74,7 @@ class ASGICycle(Cycle):
         message_type = message["type"]
         if self._start_message is None:
             if message_type != "http.response.start":
-                raise RuntimeError(
-                    f"ASGI: expected 'http.response.start', got {message_type!r}"
-                )
+                raise RuntimeError(f"ASGI: expected 'http.response.start', got {message_type!r}")
             if self.protocol.closed:
                 raise ClientDisconnected("client disconnected")
             self._start_message = message
@@ -188,8 +185,8 @@ class ASGIAdapter:
         if result is not None:
             app_failed(cycle, RuntimeError(f"ASGI: the application returned {result!r}"))
         elif not cycle.response_complete:
-            if cycle.protocol.closed:
-                cycle.fail()
+            if cycle.protocol.closed or cycle._body_error is not None:
+                cycle.fail()  # told http.disconnect, the application rightly gave up
             else:
                 reason = "completing" if cycle.response_started else "starting"
                 app_failed(

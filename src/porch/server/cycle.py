@@ -185,14 +185,22 @@ class Cycle:
     # The response.
 
     def start_response(
-        self, status: int, headers: RawHeaders, body_length: int | None = None
+        self,
+        status: int,
+        headers: RawHeaders,
+        body_length: int | None = None,
+        reason: bytes | None = None,
     ) -> None:
         """Encode the response head; it is written with the first body bytes.
 
+        `reason` is an application's own reason phrase (WSGI), when not the usual one.
         Raises InvalidResponse when the status or headers cannot be sent.
         """
         if self.response_started:
             raise InvalidResponse("the response has already started")
+        if body_length == 0 and self.head.method == "HEAD":
+            # An empty answer to HEAD says nothing of the GET body's length (RFC 9110 §9.3.2).
+            body_length = None
         # A body the application did not read would be taken for the next request.
         keep_alive = self.keep_alive and self.body_complete
         if keep_alive and self.protocol.closing:
@@ -208,6 +216,9 @@ class Cycle:
             body_length=body_length,
             extra=self.protocol.clock.header_lines,
         )
+        if reason is not None:
+            version = b"1.0" if self.head.http_version == "1.0" else b"1.1"
+            head = b"HTTP/%s %d %s\r\n%s" % (version, status, reason, head.partition(b"\r\n")[2])
         self.response_started = True
         self.status = status
         self.keep_alive = keep_alive
@@ -302,7 +313,13 @@ class Cycle:
         if self.response_complete:
             return
         if not self.response_started or self._head:
-            self.send_error(500)  # not a byte has gone out: the client gets a proper answer
+            # Not a byte has gone out: the client gets a proper answer. If its body broke off
+            # (too large, bad framing, cut short), the fault is the request's, and so the status.
+            error = self._body_error
+            if error is not None:
+                self.send_error(error.status, error.detail)
+            else:
+                self.send_error(500)
             return
         self.keep_alive = False
         self._head = b""

@@ -11,7 +11,9 @@
 Invariants: events of one request come in the order above; a request's body events all come
 before the next `ParsedRequest`; a `ParsedRequest` is never taken back, and its head is never
 changed after it is emitted (trailer fields are dropped, not merged); nothing after an error is
-ever parsed. However the bytes are split between calls, the events are the same.
+ever parsed. The events do not depend on how the bytes are split between calls, except where
+a limit counts bytes that complete nothing (they are counted per call) and where a refused
+method cannot be placed (below).
 
 httptools (llhttp) checks most of the grammar; what it lets through and RFC 9112 forbids, this
 module refuses: a missing or repeated Host on HTTP/1.1, Transfer-Encoding other than a single
@@ -21,12 +23,13 @@ host than Host, CONNECT (405: porch makes no tunnels), an unsupported Expect (41
 trailer section, and the limits: request line (414), header count and head size (431, trailer
 fields included), body (413), chunk framing (extensions, an unfinished trailer line) between
 two pieces of body (413, bounded by the head size), and empty lines between requests (400).
+Header values lose the trailing whitespace llhttp leaves on them (RFC 9110 §5.5).
 
 Statuses: 400 for malformed bytes; 413/414/431 for sizes; 417 for Expect; 405 for CONNECT; 501
 only for a well-formed request line (`token SP target SP HTTP/1.x CRLF`) whose method llhttp
 does not know (RFC 9110 §9.1). To tell the two apart, a refused method waits for the end of its
-request line; when porch cannot isolate that line (a request pipelined right behind a body that
-arrived in pieces), the answer is 400.
+request line; when porch cannot place that line (it began behind a body that arrived in pieces,
+or in an earlier read of over 4 KiB), the answer is 400 "Unknown method".
 
 llhttp parses an Upgrade request's head and hands over the rest as another protocol; porch
 answers it as plain HTTP (RFC 9110 §7.8 lets a server ignore Upgrade), so its body, if any, is
@@ -102,6 +105,8 @@ class Limits:
 
 # reg-name, IPv4 or a bracketed IP literal, then an optional port (RFC 9110 §7.2, RFC 3986).
 _HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+# Where the parser is: between requests, in a head, or in a body (after the head).
+_BETWEEN, _HEAD, _BODY = 0, 1, 2
 # Bytes of empty lines tolerated between requests (RFC 9112 §2.2 asks for at least one).
 MAX_EMPTY_LINES = 64
 # A chunked body llhttp skipped (see _after_upgrade) is read by a parser primed with these.
@@ -136,11 +141,10 @@ class RequestParser:
         "_headers",
         "_host",
         "_host_count",
-        "_in_body",
-        "_in_head",
         "_method_line",
         "_parser",
         "_pending_bytes",
+        "_state",
         "_transfer_encoding",
         "_url",
         "limits",
@@ -151,8 +155,7 @@ class RequestParser:
         self._parser = httptools.HttpRequestParser(self)
         self._events: list[object] = []
         self._failed = False
-        self._in_head = False  # a request head has begun and not ended
-        self._in_body = False  # a request head has ended and its body has not
+        self._state = _BETWEEN
         self._begun_in_chunk = False
         # Bytes fed that completed nothing: of an unfinished head, of chunk framing since the
         # last piece of body, or of empty lines between requests.
@@ -178,11 +181,13 @@ class RequestParser:
     @property
     def in_head(self) -> bool:
         """Whether a request head has begun and not yet ended."""
-        return self._in_head
+        return self._state == _HEAD
 
     def feed(self, data: bytes) -> list[object]:
         """Parse `data`; return the events it completes (see the module docstring)."""
         events = self._events = []
+        if not data:
+            return events  # llhttp would report an empty piece of body
         if self._failed:
             if self._method_line is not None:
                 self._judge_method(self._method_line + data)
@@ -190,7 +195,7 @@ class RequestParser:
         self._begun_in_chunk = False
         # What brings a fresh parser to the state `data` starts in (None: unknown); it is
         # only used to find a refused request line again.
-        replay: bytes | None = None if self._in_head or self._in_body else b""
+        replay: bytes | None = b"" if self._state == _BETWEEN else None
         while True:
             try:
                 self._parser.feed_data(data)
@@ -212,7 +217,7 @@ class RequestParser:
                     self._fail(ProtocolError(400, _describe(exc)))
             break
         # PERF: most chunks end between requests, having completed something: two checks.
-        if self._in_head:
+        if self._state == _HEAD:
             if not self._failed:
                 self._head_unfinished(data, replay)
         elif not events and not self._failed:
@@ -227,10 +232,10 @@ class RequestParser:
         # httptools buffers a header line until its end, unseen: bound the raw bytes of a
         # head that spans chunks. (A head begun in this chunk holds at most this chunk.)
         if self._begun_in_chunk:
-            # Kept in case llhttp refuses the method in a later chunk (a small chunk: its
-            # method may be cut; a large one has shown llhttp the whole method already).
-            small = replay is not None and len(data) <= 4096
-            self._head_origin = replay + data if small else None  # type: ignore[operator]
+            # Kept in case llhttp refuses the method in a later chunk (only a small chunk, for
+            # memory's sake: after a large one, a refused method is answered 400).
+            keep = replay is not None and len(data) <= 4096
+            self._head_origin = replay + data if keep and replay is not None else None
             self._head_more = b""
             return
         if len(self._head_more) < 64:  # a refused method is never further in than that
@@ -243,7 +248,7 @@ class RequestParser:
         # Bytes that llhttp consumed without a callback: chunk sizes, extensions and trailer
         # fields inside a body, or empty lines between requests. Neither may go on forever.
         self._pending_bytes += size
-        if self._in_body:
+        if self._state == _BODY:
             if self._pending_bytes > self.limits.header_size:
                 self._fail(ProtocolError(413, "Chunk extensions or trailer fields too large"))
         elif self._pending_bytes > MAX_EMPTY_LINES:
@@ -305,7 +310,7 @@ class RequestParser:
 
     def on_message_begin(self) -> None:
         self._reset_head()
-        self._in_head = True
+        self._state = _HEAD
         self._begun_in_chunk = True
         self._pending_bytes = 0
         self._body_bytes = 0
@@ -324,15 +329,20 @@ class RequestParser:
         if self._head_bytes > self.limits.header_size:
             raise ProtocolError(431, "Request header fields too large")
         name = name.lower()
+        raw = value
+        # RFC 9110 §5.5: trailing whitespace is no part of a value (llhttp keeps it).
+        value = value.rstrip(b" \t")
         if name == b"host":
-            if not self._in_head:
+            if self._state != _HEAD:
                 raise ProtocolError(400, "Host in trailer fields")
             self._host = value
             self._host_count += 1
         elif name == b"content-length":
             self._content_length = int(value)  # llhttp has checked the digits
         elif name == b"transfer-encoding":
-            self._transfer_encoding = value  # llhttp refuses a second one
+            # Raw: see on_headers_complete. Several lines make one list (RFC 9110 §5.3).
+            coding = self._transfer_encoding
+            self._transfer_encoding = raw if coding is None else coding + b"," + raw
         elif name == b"expect":
             expect = self._expect
             self._expect = value if expect is None else expect + b"," + value
@@ -375,8 +385,7 @@ class RequestParser:
                 raise ProtocolError(400, "Fragment in request target")
         else:
             raw_path, query = _other_target(method, url, host)
-        self._in_head = False
-        self._in_body = True
+        self._state = _BODY
         self._pending_bytes = 0
         headers = self._headers
         self._headers = _TRAILERS
@@ -398,7 +407,7 @@ class RequestParser:
         self._events.append(body)
 
     def on_message_complete(self) -> None:
-        self._in_body = False
+        self._state = _BETWEEN
         self._pending_bytes = 0
         self._events.append(END_OF_MESSAGE)
 

@@ -262,6 +262,14 @@ class HTTPProtocol(asyncio.Protocol):
         if not self.closed:
             self.transport.close()
 
+    def _close_idle(self) -> None:
+        """Close a connection with nothing in flight."""
+        self._close()
+        if self.state.closing and self.scheme == "https":
+            # Closing TLS waits for the client's close_notify (up to 30 s), which an idle
+            # pooled client may never send: a stopping server need not wait for it.
+            self.state.connections.discard(self)
+
     def _pause_reading(self) -> None:
         if not self._reading_paused and not self.closed:
             self._reading_paused = True
@@ -283,7 +291,7 @@ class HTTPProtocol(asyncio.Protocol):
             self.closing = True
             self._send_protocol_error(ProtocolError(408, "Request header timeout"))
         else:
-            self._close()
+            self._close_idle()
 
     def abort(self) -> None:
         """Drop the connection now, cancelling the request in flight."""
@@ -306,7 +314,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self._deadline_kind == IDLE_DEADLINE:
             idle_since = self.deadline - self.config.timeout_keep_alive
             if self.clock.now - idle_since >= SHUTDOWN_GRACE:
-                self._close()
+                self._close_idle()
                 return
         grace = self.clock.now + SHUTDOWN_GRACE
         if not self.deadline or self.deadline > grace:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from porch.server.server import bind_socket, describe_socket
+from porch.server.server import SHUTDOWN_EXIT_GRACE, bind_socket, describe_socket
 from porch.server.settings import Settings
 
 logger = logging.getLogger("porch.error")
@@ -24,7 +24,7 @@ WATCHED_SUFFIXES = (".py", ".pyx", ".pyi")
 
 
 def run_with_reload(settings: Settings) -> int:
-    """Serve in a child process, restarting it on changes, until SIGINT/SIGTERM."""
+    """Serve in a child process, restarting it on changes, until SIGINT, SIGTERM or SIGHUP."""
     import watchfiles
 
     sock = bind_socket(settings)
@@ -35,13 +35,17 @@ def run_with_reload(settings: Settings) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
+        logger.info("Shutting down (%s)", signal.Signals(signum).name)
         stop.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # A closed terminal (SIGHUP) stops the reloader too: it is a development tool.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
 
     def start() -> "subprocess.Popen[bytes]":
-        return subprocess.Popen(command, env=env, pass_fds=[sock.fileno()])
+        # In a process group of its own, the server hears a terminal's Ctrl-C only from us,
+        # once, as SIGTERM (a second signal would cut its requests).
+        return subprocess.Popen(command, env=env, pass_fds=[sock.fileno()], process_group=0)
 
     logger.info(
         "Porch listening on %s; reloading on changes in %s",
@@ -82,7 +86,8 @@ def _stop_child(child: "subprocess.Popen[bytes]", timeout: float) -> None:
         return
     child.terminate()
     try:
-        child.wait(timeout + 1.0)
+        # The server ends by itself within this (server.py's exit deadline); this is a backstop.
+        child.wait(timeout + SHUTDOWN_EXIT_GRACE + 2.0)
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()

@@ -1,4 +1,13 @@
-"""One server process: sockets, the event loop, startup, signals and graceful shutdown."""
+"""One server process: sockets, the event loop, startup, signals and graceful shutdown.
+
+A graceful shutdown (SIGTERM, SIGINT, SIGHUP, or --max-requests reached) goes:
+1. stop accepting, accept what already waits in the listen queues, close the sockets;
+2. let requests in flight finish (up to --timeout-graceful-shutdown), while idle keep-alive
+   connections close (`HTTPProtocol.shutdown`); past the timeout, cut what is left;
+3. run the application's shutdown (ASGI lifespan);
+4. in a process of its own (`exit_deadline`), exit by SHUTDOWN_EXIT_GRACE after the graceful
+   timeout whatever still runs, without waiting for threads of requests that were cut.
+"""
 
 import asyncio
 import contextlib
@@ -74,7 +83,10 @@ def bind_socket(settings: Settings) -> socket.socket:
                 raise
         sock.listen(settings.backlog)
     except OSError as exc:
-        where = settings.uds or f"{settings.host}:{settings.port}"
+        if settings.fd is not None:
+            where = f"descriptor {settings.fd}"
+        else:
+            where = settings.uds or f"{settings.host}:{settings.port}"
         raise ConfigError(f"Could not listen on {where}: {exc.strerror or exc}") from None
     sock.setblocking(False)
     sock.set_inheritable(True)
@@ -101,13 +113,16 @@ class Server:
         self.on_ready: Callable[[], None] | None = None
         self.announce = True  # log where it listens (the supervisor does it for workers)
         self._exit: asyncio.Event | None = None
-        self._stopping_since: float | None = None  # loop time of the first stop request
         self._force = False  # a second signal: skip the graceful wait
         self.state: ServerState | None = None
         # A worker's supervisor: when it is gone, the worker stops too.
         self.parent_pid: int | None = None
-        # The signals that stop the server (a worker leaves SIGINT and SIGHUP to its supervisor).
+        # The signals that stop the server; one of them again skips the graceful wait. A worker
+        # leaves SIGINT and SIGHUP to its supervisor, and hears "now" only as SIGQUIT: it may
+        # get SIGTERM twice (from systemd, say, and from the supervisor) and must stay graceful.
         self.stop_signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        self.force_signals: tuple[int, ...] = ()
+        self.repeat_forces = True
         # This server is its process: once stopping, the process ends by the deadline even if
         # threads it cannot stop (WSGI requests that were cut) or the app's shutdown hang.
         self.exit_deadline = False
@@ -127,9 +142,13 @@ class Server:
 
     def _on_stop_signal(self, signum: int) -> None:
         name = signal.Signals(signum).name
-        if self._exit is not None and self._exit.is_set():
-            logger.warning("%s again: closing every connection now", name)
+        stopping = self._exit is not None and self._exit.is_set()
+        if signum in self.force_signals or (stopping and self.repeat_forces):
+            logger.warning("%s: closing every connection now", name)
             self._force = True
+            self.stop()
+            return
+        if stopping:
             return
         if signum == signal.SIGHUP:
             logger.info("Shutting down (SIGHUP; to reload without stopping, use --workers)")
@@ -149,7 +168,9 @@ class Server:
         self._exit = asyncio.Event()
         # Signals are handled from the start: one that comes while the application starts
         # stops the server as soon as it has started.
-        signals = self.stop_signals if threading.current_thread() is threading.main_thread() else ()
+        signals = (*self.stop_signals, *self.force_signals)
+        if threading.current_thread() is not threading.main_thread():
+            signals = ()
         for signum in signals:
             loop.add_signal_handler(signum, self._on_stop_signal, signum)
         try:

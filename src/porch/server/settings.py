@@ -62,8 +62,11 @@ class Settings:
     # Processes.
     workers: int = setting(1, "Worker processes sharing the socket.", "--workers", "-w")
     reload: bool = setting(False, "Restart when source files change (development).", "--reload")
-    reload_dirs: list[str] = setting(
-        [], "Directory to watch with --reload (repeatable; default: .).", "--reload-dir",
+    # setting() gives a list its default_factory, as dataclasses.field does.
+    reload_dirs: list[str] = setting(  # noqa: RUF009
+        [],
+        "Directory to watch with --reload (repeatable; default: .).",
+        "--reload-dir",
         multiple=True,
     )
     max_requests: int | None = setting(
@@ -115,9 +118,7 @@ class Settings:
     server_header: bool = setting(
         True, "Send a Server header.", "--server-header/--no-server-header"
     )
-    access_log: bool = setting(
-        True, "Log one line per request.", "--access-log/--no-access-log"
-    )
+    access_log: bool = setting(True, "Log one line per request.", "--access-log/--no-access-log")
     log_level: str = setting("info", "Logging level.", "--log-level", choices=LOG_LEVELS)
 
     # The application (porch run).
@@ -126,18 +127,24 @@ class Settings:
         "auto", "How to call the application.", "--interface", scope="app", choices=INTERFACES
     )
     factory: bool = setting(
-        False, "The attribute is a factory to call for the application.", "--factory",
+        False,
+        "The attribute is a factory to call for the application.",
+        "--factory",
         scope="app",
     )
     app_dir: str = setting(
-        ".", "Directory put first on sys.path to import the application.", "--app-dir",
+        ".",
+        "Directory put first on sys.path to import the application.",
+        "--app-dir",
         scope="app",
     )
     lifespan: str = setting(
         "auto", "ASGI lifespan events.", "--lifespan", scope="app", choices=LIFESPAN_MODES
     )
     root_path: str = setting(
-        "", "The path the application is mounted at behind a proxy.", "--root-path",
+        "",
+        "The path the application is mounted at behind a proxy.",
+        "--root-path",
         scope="app",
     )
     threads: int = setting(
@@ -150,7 +157,9 @@ class Settings:
         False, "List the files of folders without an index.html.", "--list", scope="static"
     )
     follow_symlinks: bool = setting(
-        False, "Follow symbolic links that leave the directory.", "--follow-symlinks",
+        False,
+        "Follow symbolic links that leave the directory.",
+        "--follow-symlinks",
         scope="static",
     )
     show_hidden: bool = setting(
@@ -158,16 +167,15 @@ class Settings:
     )
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
         """Defaults, overridden by `PORCH_<NAME>` variables, overridden by keyword arguments."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for item in dataclasses.fields(cls):
             raw = environ.get(env_name(item.name))
-            if raw is not None:
-                values[item.name] = parse_value(item, raw)
+            if raw is None or (not raw.strip() and value_type(item) is not str):
+                continue  # an empty variable is an unset one (but "" is a string's value)
+            values[item.name] = parse_value(item, raw)
         values.update(overrides)
         return cls(**values)
 
@@ -193,13 +201,24 @@ class Settings:
             choices = item.metadata.get("choices")
             if choices and getattr(self, item.name) not in choices:
                 raise ValueError(f"{flag_name(item)} must be one of {', '.join(choices)}")
-        positive = ("workers", "threads", "backlog", "limit_request_line",
-                    "limit_request_headers", "limit_request_header_size")
+        positive = (
+            "workers",
+            "threads",
+            "backlog",
+            "limit_request_line",
+            "limit_request_headers",
+            "limit_request_header_size",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{flag_name(field_named(name))} must be at least 1")
-        for name in ("limit_request_body", "max_requests_jitter", "timeout_keep_alive",
-                     "timeout_request_header", "timeout_graceful_shutdown"):
+        for name in (
+            "limit_request_body",
+            "max_requests_jitter",
+            "timeout_keep_alive",
+            "timeout_request_header",
+            "timeout_graceful_shutdown",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{flag_name(field_named(name))} must not be negative")
         if self.limit_concurrency is not None and self.limit_concurrency < 1:
@@ -210,6 +229,10 @@ class Settings:
             raise ValueError("--ssl-certfile and --ssl-keyfile must be given together")
         if not 0 <= self.port <= 65535:
             raise ValueError("--port must be between 0 and 65535")
+        if self.proxy_headers:
+            from porch.server.proxy import ProxyHeaders
+
+            ProxyHeaders(self.forwarded_allow_ips)  # raises ValueError naming the bad entry
 
 
 def env_name(name: str) -> str:
@@ -252,13 +275,11 @@ def parse_value(item: dataclasses.Field[Any], raw: str) -> Any:
             lowered = raw.strip().lower()
             if lowered in ("1", "true", "yes", "on"):
                 return True
-            if lowered in ("0", "false", "no", "off", ""):
+            if lowered in ("0", "false", "no", "off"):
                 return False
             raise ValueError(raw)
         if raw.strip() == "" and item.default is None:
             return None
         return kind(raw.strip())
     except ValueError:
-        raise ValueError(
-            f"{env_name(item.name)}={raw!r} is not a valid {kind.__name__}"
-        ) from None
+        raise ValueError(f"{env_name(item.name)}={raw!r} is not a valid {kind.__name__}") from None

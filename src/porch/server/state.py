@@ -98,4 +98,3 @@ class ServerState:
 def scheme_of(transport: Any) -> str:
     """'https' on a TLS transport, else 'http'."""
     return "https" if transport.get_extra_info("sslcontext") is not None else "http"
-

@@ -3,7 +3,8 @@
 The supervisor never imports the application: each worker does, after the fork, so a worker that
 is replaced loads the code afresh. Signals to the supervisor:
 
-- SIGTERM / SIGINT: stop every worker gracefully (SIGKILL past the graceful timeout), exit 0.
+- SIGTERM / SIGINT: stop every worker gracefully (SIGKILL past the graceful timeout), exit 0;
+  the same signal again makes them close their connections at once (SIGQUIT to each).
 - SIGHUP: replace the workers one by one; each new worker is serving before an old one stops.
 - SIGTTIN / SIGTTOU: one worker more / fewer (never fewer than one).
 - SIGCHLD: a worker died; it is replaced at once.
@@ -95,9 +96,10 @@ class Supervisor:
         tls = bool(self.settings.ssl_certfile)
         for sock in self.sockets:
             logger.info(
-                "Porch listening on %s (%d workers, supervisor %d)",
+                "Porch listening on %s (%d worker%s, supervisor %d)",
                 describe_socket(sock, tls),
                 self.target,
+                "" if self.target == 1 else "s",
                 os.getpid(),
             )
         try:
@@ -217,6 +219,8 @@ class Supervisor:
         server.announce = False
         server.parent_pid = os.getppid()
         server.stop_signals = (signal.SIGTERM,)
+        server.force_signals = (signal.SIGQUIT,)
+        server.repeat_forces = False
         server.exit_deadline = True
 
         def ready() -> None:
@@ -317,8 +321,15 @@ class Supervisor:
         # Workers stop themselves by then (server.py's exit deadline); this is the backstop.
         deadline = time.monotonic() + self.settings.timeout_graceful_shutdown
         deadline += SHUTDOWN_EXIT_GRACE + 2.0
+        forced = False
         while self.workers and time.monotonic() < deadline:
             self._reap()
+            if not forced and any(s in (signal.SIGINT, signal.SIGTERM) for s in self._signals):
+                # Asked again (a second Ctrl-C): the workers close their connections now.
+                logger.warning("Asked again: stopping the workers now")
+                forced = True
+                for worker in self.workers.values():
+                    _kill(worker.pid, signal.SIGQUIT)
             if self.workers:
                 self._wait(0.05)
         for worker in list(self.workers.values()):

@@ -9,23 +9,28 @@ import asyncio
 import io
 import logging
 import os
+import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from porch import __version__
 from porch.http.errors import ClientDisconnected, HTTPError
 from porch.http.native import FileRegion, RawHeaders
+from porch.http.status import reason_phrase
 from porch.server.adapters import NoLifespan, app_failed
 from porch.server.cycle import Cycle
 from porch.server.h1 import InvalidResponse
 from porch.server.types import ExcInfo, WSGIApp
 
 logger = logging.getLogger("porch.error")
+T = TypeVar("T")
 
 SERVER_SOFTWARE = f"porch/{__version__}"
+# A reason phrase is HTAB, SP and visible characters (RFC 9112 §4).
+_BAD_REASON = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class FileWrapper:
@@ -62,8 +67,7 @@ class WSGIInput(io.RawIOBase):
         """Fetch the next piece of body from the loop; False at the end."""
         if self._eof:
             return False
-        future = asyncio.run_coroutine_threadsafe(self._cycle.receive_body(), self._loop)
-        data = future.result()
+        data = on_loop(self._loop, self._cycle.receive_body())
         if not data:
             self._eof = True
             return False
@@ -91,12 +95,13 @@ class WSGIInput(io.RawIOBase):
 class WSGIResponse:
     """start_response and the sending of one WSGI response, on the worker thread."""
 
-    __slots__ = ("_cycle", "_headers", "_loop", "_sent", "_status")
+    __slots__ = ("_cycle", "_headers", "_loop", "_reason", "_sent", "_status")
 
     def __init__(self, cycle: Cycle, loop: asyncio.AbstractEventLoop) -> None:
         self._cycle = cycle
         self._loop = loop
         self._status = 0
+        self._reason: bytes | None = None  # the application's own reason phrase
         self._headers: RawHeaders | None = None
         self._sent = False  # headers have gone to the client
 
@@ -121,7 +126,16 @@ class WSGIResponse:
             encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
         except (AttributeError, UnicodeEncodeError, ValueError, TypeError):
             raise InvalidResponse("WSGI: headers must be (str, str) pairs in latin-1") from None
-        self._status = int(status[:3])
+        code = int(status[:3])
+        reason = status[4:]
+        if reason and reason != reason_phrase(code):
+            # Kept as the application wrote it ("200 OK" is the common case, and costs nothing).
+            if _BAD_REASON.search(reason) is not None or not reason.isascii():
+                raise InvalidResponse(f"WSGI: invalid status {status!r}")
+            self._reason = reason.encode("ascii")
+        else:
+            self._reason = None
+        self._status = code
         self._headers = encoded
         return self.write
 
@@ -134,15 +148,14 @@ class WSGIResponse:
         if self._headers is None:
             raise RuntimeError("WSGI: the application sent a body before start_response")
         if not self._cycle.response_started:
-            self._cycle.start_response(self._status, self._headers, body_length)
+            self._cycle.start_response(self._status, self._headers, body_length, self._reason)
 
     def _send(self, data: bytes, more: bool) -> None:
         """Send a block from the worker thread and wait until it is on its way."""
         if not isinstance(data, bytes):
             raise TypeError(f"WSGI: body blocks must be bytes, not {type(data).__name__}")
         self._sent = True
-        future = asyncio.run_coroutine_threadsafe(self._write_and_drain(data, more), self._loop)
-        future.result()
+        on_loop(self._loop, self._write_and_drain(data, more))
 
     async def _write_and_drain(self, data: bytes, more: bool) -> None:
         cycle = self._cycle
@@ -228,8 +241,7 @@ class WSGIResponse:
                 count = min(count, int(value))
         self._sent = True
         region = FileRegion(os.fdopen(os.dup(fd), "rb"), offset, max(count, 0))
-        future = asyncio.run_coroutine_threadsafe(self._send_region(region), self._loop)
-        future.result()
+        on_loop(self._loop, self._send_region(region))
 
     async def _send_region(self, region: FileRegion) -> None:
         try:
@@ -238,6 +250,17 @@ class WSGIResponse:
             region.close()
             raise
         await self._cycle.send_file(region)
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` on the loop from a worker thread, and wait for its result."""
+    try:
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+    except RuntimeError:
+        # The loop is closed: the server stopped without waiting for this (cut) request.
+        coro.close()
+        raise ClientDisconnected("the server has stopped") from None
+    return future.result()
 
 
 def _fail(cycle: Cycle, exc: BaseException) -> None:
@@ -339,5 +362,9 @@ class WSGIAdapter:
         """WSGI has no startup events."""
 
     async def shutdown(self) -> None:
-        """Let the pool's threads finish."""
-        await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown, True)
+        """Stop the pool, without waiting for threads still running requests that were cut.
+
+        Their connections are gone; nothing will stop an application stuck in them. The server
+        gives running threads a moment, then exits without them.
+        """
+        self.executor.shutdown(wait=False, cancel_futures=True)
