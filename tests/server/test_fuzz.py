@@ -6,7 +6,6 @@ get deepest into a parser). Bounded: a few hundred examples each, well under a m
 
 import contextlib
 import itertools
-import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -78,18 +77,13 @@ def split(draw: st.DrawFn, data: bytes) -> list[bytes]:
     return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-# A request line after any CR or LF (llhttp skips both before a request).
-WELL_FORMED_LINE = re.compile(
-    rb"(?:^|[\r\n])[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [\x21-\x7e]+ HTTP/1\.[01]\r\n"
-)
 # Statuses that depend on how bytes were cut into chunks, not on the bytes themselves.
 CHUNKING_DEPENDENT = {
     "Too many empty lines",
     "Chunk extensions or trailer fields too large",
     "Request header fields too large",
-    "Unknown method",
 }
-STATUSES = {400, 405, 413, 414, 417, 431, 501}
+STATUSES = {400, 413, 414, 417, 431}
 LIMITS = Limits(request_line=300, header_count=20, header_size=400, body=100)
 
 
@@ -280,9 +274,7 @@ def test_live_server_survives_mutated_requests(live: tuple[int, str], data: byte
     assert result.closed, "the server kept a half-closed connection open"
     note(f"statuses: {result.statuses}")
     for response in result.responses:
-        assert response.status < 500 or response.status == 501, (response.status, data)
-        if response.status == 501:
-            assert WELL_FORMED_LINE.search(data), "501 only for a well-formed request line"
+        assert response.status < 500, (response.status, data)
     # The server still answers a valid request on a fresh connection.
     assert exchange(port, PROBE).statuses == [200]
 

@@ -57,9 +57,9 @@ VALID_DIFFERENT: dict[str, tuple[tuple[int, ...], str]] = {
     "rfc9112_smuggle_gzip_chunked_01": ((400,), "porch decodes no coding but chunked"),
     "rfc9112_smuggle_te_identity_chunked_01": ((400,), "identity is no coding; refused"),
     "rfc9112_target_absolute_userinfo_01": ((400,), "userinfo in the target: RFC 9110 §4.2.4"),
-    "rfc9112_target_authority_connect_01": ((405,), "CONNECT: porch makes no tunnels"),
-    "rfc9112_target_authority_ipv6_01": ((405,), "CONNECT: porch makes no tunnels"),
-    "031": ((501,), "'-BLARGH' is a well-formed token llhttp does not know: 501 (RFC 9110 §9.1)"),
+    "rfc9112_target_authority_connect_01": ((400,), "CONNECT: porch makes no tunnels"),
+    "rfc9112_target_authority_ipv6_01": ((400,), "CONNECT: porch makes no tunnels"),
+    "031": ((400,), "'-BLARGH' is a token llhttp does not know: 400, like uvicorn"),
     "013": (
         (400,),
         "whitespace around ';' in chunk extensions (BWS, RFC 9112 §7.1.1): llhttp refuses it",
@@ -73,8 +73,8 @@ VALID_DIFFERENT: dict[str, tuple[tuple[int, ...], str]] = {
 # Valid files that need a gunicorn option porch does not have: name -> (statuses, reason).
 VALID_NEEDING_OPTIONS: dict[str, tuple[tuple[int, ...], str]] = {
     "028": ((400,), "strip_header_spaces: whitespace before ':' is refused (RFC 9112 §5.1 MUST)"),
-    "031compat": ((501,), "permit_unconventional_http_method: a token llhttp does not know"),
-    "031compat2": ((501,), "permit_unconventional_http_method: a token llhttp does not know"),
+    "031compat": ((400,), "permit_unconventional_http_method: a token llhttp does not know"),
+    "031compat2": ((400,), "permit_unconventional_http_method: a token llhttp does not know"),
     "compat_obs_fold": ((400,), "permit_obsolete_folding: obs-fold is refused (RFC 9112 §5.2)"),
     "compat_obs_fold_huge": ((400,), "permit_obsolete_folding: obs-fold is refused"),
     "pp_01": ((400,), "proxy_protocol: porch does not speak the PROXY protocol"),
@@ -91,7 +91,7 @@ VALID_OPTIONS_MOOT = {
 }
 # Invalid files porch answers otherwise, on purpose: name -> (statuses, reason).
 INVALID_DIFFERENT: dict[str, tuple[tuple[int, ...], str]] = {
-    "003c": ((501,), "'-bl' is a well-formed token method llhttp does not know (RFC 9110 §9.1)"),
+    "003c": ((400,), "'-bl' is a token method llhttp does not know: 400, like uvicorn"),
     "019": (
         (200,),
         "conflicting X-Forwarded-Proto/X-Forwarded-Ssl is gunicorn's proxy policy; porch's "

@@ -272,8 +272,8 @@ def test_upgrade_body_split_across_feeds() -> None:
     ],
 )
 def test_connect_is_refused_before_any_request_event(data: bytes) -> None:
-    assert parse(data) == [("error", 405)]
-    assert bytewise(data) == [("error", 405)]
+    assert parse(data) == [("error", 400)]
+    assert bytewise(data) == [("error", 400)]
 
 
 # Every ProtocolError and its status.
@@ -325,18 +325,18 @@ ERRORS = {
     "te-chunked-tab": (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\t\r\n\r\n", 400),
     "te-http10": (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
     "empty-lines": (b"\r\n" * 40, 400),
-    # 405, 417, 501
-    "connect": (b"CONNECT h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n", 405),
+    # CONNECT and unknown methods: 400 (never a 5xx for bad input); 417
+    "connect": (b"CONNECT h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n", 400),
     "expect-unknown": (b"GET / HTTP/1.1\r\nHost: h\r\nExpect: fast\r\n\r\n", 417),
     "expect-list": (b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue, x\r\n\r\n", 417),
     "expect-two-lines": (
         b"GET / HTTP/1.1\r\nHost: h\r\nExpect: x\r\nExpect: 100-continue\r\n\r\n",
         417,
     ),
-    "unknown-method": (b"FOO / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
-    "lowercase-method": (b"get / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
-    "rtsp-method": (b"DESCRIBE / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
-    "near-known-method": (b"PROPFINDX / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+    "unknown-method": (b"FOO / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    "lowercase-method": (b"get / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    "rtsp-method": (b"DESCRIBE / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    "near-known-method": (b"PROPFINDX / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
     # 413, 414, 431: sizes (with the limits of SMALL)
     "body-length": (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n", 413),
     "line": (b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 414),
@@ -398,40 +398,21 @@ def test_head_too_large_while_a_line_dribbles_in() -> None:
     assert summary(events) == [("error", 431)]
 
 
-# Unknown methods: 501 for a well-formed line, judged on the line itself.
+# Unknown methods: 400, wherever they stand.
 
 
-def test_unknown_method_waits_for_its_line() -> None:
+def test_unknown_method_is_refused_at_once() -> None:
     parser = RequestParser()
-    assert parser.feed(b"FOO") == []
-    assert parser.in_head
-    assert parser.feed(b" /x HTTP/1.1") == []
-    assert summary(parser.feed(b"\r\nHost: h\r\n\r\n")) == [("error", 501)]
-
-
-def test_unknown_method_bad_line_refused_at_once() -> None:
-    parser = RequestParser()
-    assert summary(parser.feed(b"FO(")) == [("error", 400)]
-
-
-def test_unknown_method_line_too_long() -> None:
-    parser = RequestParser(Limits(request_line=20))
-    assert summary(parser.feed(b"FOO /" + b"a" * 30)) == [("error", 414)]
+    assert summary(parser.feed(b"FOO")) == [("error", 400)]
+    assert parser.feed(b" /x HTTP/1.1\r\n\r\n") == []  # nothing after an error
 
 
 def test_unknown_method_behind_other_requests() -> None:
     ok = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
-    assert parse(ok + b"FOO / HTTP/1.1\r\n\r\n")[-1] == ("error", 501)
-    assert parse(ok + b"G(T / HTTP/1.1\r\n\r\n")[-1] == ("error", 400)
-    assert parse(ok + b"\r\n\r\nFOO / HTTP/1.1\r\n\r\n")[-1] == ("error", 501)
-    # A packet that starts with a good request line says nothing about the next one.
-    assert parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n(((( / HTTP/1.1\r\n")[-1] == ("error", 400)
-
-
-def test_unknown_method_behind_a_body_in_pieces_is_400() -> None:
-    # The request line cannot be isolated after a body that arrived in pieces: 400.
-    head = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\nabc"
-    assert summary(feed([head, b"defFOO / HTTP/1.1\r\n\r\n"]))[-1] == ("error", 400)
+    events = parse(ok + b"FOO / HTTP/1.1\r\n\r\n")
+    assert events[0][0] == "request"
+    assert events[1:] == [b"abc", "end", ("error", 400)] or events[-1] == ("error", 400)
+    assert len(events) == 4
 
 
 def test_unknown_method_after_an_upgrade_body() -> None:
@@ -439,7 +420,7 @@ def test_unknown_method_after_an_upgrade_body() -> None:
         b"POST / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: x\r\n"
         b"Content-Length: 3\r\n\r\nabcFOO / HTTP/1.1\r\n\r\n"
     )
-    assert parse(data)[-1] == ("error", 501)
+    assert parse(data)[-1] == ("error", 400)
 
 
 # Expect, Transfer-Encoding, trailers.

@@ -19,17 +19,15 @@ httptools (llhttp) checks most of the grammar; what it lets through and RFC 9112
 module refuses: a missing or repeated Host on HTTP/1.1, Transfer-Encoding other than a single
 `chunked` (and any on HTTP/1.0), HTTP/0.9 and versions other than 1.x, fragments and userinfo in
 the target, `*` but for OPTIONS, an absolute-form target that is not http(s) or names another
-host than Host, CONNECT (405: porch makes no tunnels), an unsupported Expect (417), Host in the
+host than Host, CONNECT (porch makes no tunnels), an unsupported Expect (417), Host in the
 trailer section, and the limits: request line (414), header count and head size (431, trailer
 fields included), body (413), chunk framing (extensions, an unfinished trailer line) between
 two pieces of body (413, bounded by the head size), and empty lines between requests (400).
 Header values lose the trailing whitespace llhttp leaves on them (RFC 9110 §5.5).
 
-Statuses: 400 for malformed bytes; 413/414/431 for sizes; 417 for Expect; 405 for CONNECT; 501
-only for a well-formed request line (`token SP target SP HTTP/1.x CRLF`) whose method llhttp
-does not know (RFC 9110 §9.1). To tell the two apart, a refused method waits for the end of its
-request line; when porch cannot place that line (it began behind a body that arrived in pieces,
-or in an earlier read of over 4 KiB), the answer is 400 "Unknown method".
+Statuses: 400 for malformed bytes, for methods llhttp does not know and for CONNECT (as uvicorn
+and Node answer; RFC 9110 would allow 501, but bad input never gets a 5xx here); 413/414/431 for
+sizes; 417 for Expect.
 
 llhttp parses an Upgrade request's head and hands over the rest as another protocol; porch
 answers it as plain HTTP (RFC 9110 §7.8 lets a server ignore Upgrade), so its body, if any, is
@@ -135,13 +133,10 @@ class RequestParser:
         "_expect",
         "_failed",
         "_head_bytes",
-        "_head_more",
-        "_head_origin",
         "_header_count",
         "_headers",
         "_host",
         "_host_count",
-        "_method_line",
         "_parser",
         "_pending_bytes",
         "_state",
@@ -161,10 +156,6 @@ class RequestParser:
         # last piece of body, or of empty lines between requests.
         self._pending_bytes = 0
         self._body_bytes = 0
-        # The start of an unfinished head, kept in case llhttp refuses its method later.
-        self._head_origin: bytes | None = None
-        self._head_more = b""
-        self._method_line: bytes | None = None  # a refused method waiting for its line's end
         self._reset_head()
 
     def _reset_head(self) -> None:
@@ -189,37 +180,31 @@ class RequestParser:
         if not data:
             return events  # llhttp would report an empty piece of body
         if self._failed:
-            if self._method_line is not None:
-                self._judge_method(self._method_line + data)
             return events
         self._begun_in_chunk = False
-        # What brings a fresh parser to the state `data` starts in (None: unknown); it is
-        # only used to find a refused request line again.
-        replay: bytes | None = b"" if self._state == _BETWEEN else None
         while True:
             try:
                 self._parser.feed_data(data)
             except httptools.HttpParserUpgrade as upgrade:
                 offset = upgrade.args[0] if upgrade.args else len(data)
-                data, replay = self._after_upgrade(data, offset)
+                data = self._after_upgrade(data, offset)
                 if data and not self._failed:
                     continue
             except httptools.HttpParserCallbackError as exc:
                 error = exc.__context__
                 self._fail(error if isinstance(error, ProtocolError) else ProtocolError(400))
             except httptools.HttpParserInvalidMethodError:
-                self._method_refused(data, replay)
+                self._fail(ProtocolError(400, "Unknown or invalid method"))
             except httptools.HttpParserError as exc:
-                if "Invalid method for" in str(exc):
-                    # An RTSP method on an HTTP request line: a known token, so well-formed.
-                    self._fail(ProtocolError(501, "Method not implemented"))
+                if "Invalid method for" in str(exc):  # an RTSP method on an HTTP request line
+                    self._fail(ProtocolError(400, "Unknown or invalid method"))
                 else:
                     self._fail(ProtocolError(400, _describe(exc)))
             break
         # PERF: most chunks end between requests, having completed something: two checks.
         if self._state == _HEAD:
             if not self._failed:
-                self._head_unfinished(data, replay)
+                self._head_unfinished(data)
         elif not events and not self._failed:
             self._nothing_completed(len(data))
         return events
@@ -228,18 +213,11 @@ class RequestParser:
         self._failed = True
         self._events.append(error)
 
-    def _head_unfinished(self, data: bytes, replay: bytes | None) -> None:
+    def _head_unfinished(self, data: bytes) -> None:
         # httptools buffers a header line until its end, unseen: bound the raw bytes of a
         # head that spans chunks. (A head begun in this chunk holds at most this chunk.)
         if self._begun_in_chunk:
-            # Kept in case llhttp refuses the method in a later chunk (only a small chunk, for
-            # memory's sake: after a large one, a refused method is answered 400).
-            keep = replay is not None and len(data) <= 4096
-            self._head_origin = replay + data if keep and replay is not None else None
-            self._head_more = b""
             return
-        if len(self._head_more) < 64:  # a refused method is never further in than that
-            self._head_more += data[:64]
         self._pending_bytes += len(data)
         if self._pending_bytes > self.limits.request_line + self.limits.header_size + 4096:
             self._fail(ProtocolError(431, "Request header fields too large"))
@@ -254,23 +232,23 @@ class RequestParser:
         elif self._pending_bytes > MAX_EMPTY_LINES:
             self._fail(ProtocolError(400, "Too many empty lines"))
 
-    def _after_upgrade(self, data: bytes, offset: int) -> tuple[bytes, bytes | None]:
+    def _after_upgrade(self, data: bytes, offset: int) -> bytes:
         # llhttp stops after the head of an Upgrade (or CONNECT) request, taking the rest for
         # another protocol; it has already ended the message, skipping any body. Porch speaks
         # no other protocol over HTTP/1.1 yet, so the request is answered as plain HTTP (RFC
         # 9110 §7.8 lets a server ignore Upgrade) and a fresh parser goes on. Returns the
-        # bytes left to parse and what primed the fresh parser.
+        # bytes left to parse.
         events = self._events
         request = events[-2]
         assert isinstance(request, ParsedRequest) and events[-1] is END_OF_MESSAGE
         self._parser = httptools.HttpRequestParser(self)
         if request.head.method == "CONNECT":
             del events[-2:]  # never seen by anyone
-            self._fail(ProtocolError(405, "CONNECT is not supported"))
-            return b"", None
+            self._fail(ProtocolError(400, "CONNECT is not supported"))
+            return b""
         rest = data[offset:]
         if not request.has_body:
-            return rest, b""
+            return rest
         # The body must be read as a body, or it would be parsed as the next request (request
         # smuggling): prime the fresh parser with a head that frames a body the same way.
         events.pop()  # END_OF_MESSAGE comes after the body
@@ -281,30 +259,7 @@ class RequestParser:
         )
         self._parser.feed_data(primer)
         events.pop()  # the primer's own ParsedRequest
-        return rest, primer
-
-    def _method_refused(self, data: bytes, replay: bytes | None) -> None:
-        # llhttp knows a fixed set of methods. Whether the refused one is a well-formed token
-        # (501) or garbage (400) is read from its request line, found again by replaying the
-        # bytes since a known request boundary (only ever on this error path).
-        if self._begun_in_chunk:
-            stream = None if replay is None else replay + data
-            prefix = b""
-        else:
-            stream, prefix = self._head_origin, self._head_more + data
-        if stream is None:
-            self._fail(ProtocolError(400, "Unknown method"))
-            return
-        self._failed = True
-        self._judge_method(stream[_last_request_start(stream) :] + prefix)
-
-    def _judge_method(self, line: bytes) -> None:
-        error = _unknown_method_error(line, self.limits.request_line)
-        if error is None:
-            self._method_line = line  # wait for more of it
-        else:
-            self._method_line = None
-            self._fail(error)
+        return rest
 
     # httptools callbacks. PERF: these run for every request; keep them lean.
 
@@ -423,7 +378,7 @@ def _expects_continue(value: bytes) -> bool:
 def _other_target(method: bytes, url: bytes, host: bytes | None) -> tuple[bytes, bytes]:
     """The path and query of a target that is not in origin-form (RFC 9112 §3.2)."""
     if method == b"CONNECT":
-        raise ProtocolError(405, "CONNECT is not supported")
+        raise ProtocolError(400, "CONNECT is not supported")
     if url == b"*":
         if method != b"OPTIONS":
             raise ProtocolError(400, "'*' is a target for OPTIONS only")
@@ -451,64 +406,6 @@ def _other_target(method: bytes, url: bytes, host: bytes | None) -> tuple[bytes,
         raise ProtocolError(400, "Host header does not match the request target")
     raw_path, _, query = path_query.partition(b"?")
     return raw_path or b"/", query
-
-
-_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [\x21-\x7e]+ HTTP/1\.[01]\r\n")
-
-
-def _unknown_method_error(line: bytes, limit: int) -> ProtocolError | None:
-    """The answer to a request line whose method llhttp refused; None while it may go either way.
-
-    501 for a well-formed line (RFC 9110 §9.1: a method the server does not implement), 400
-    for anything else, 414 for a line longer than `limit`.
-    """
-    end = line.find(b"\n")
-    if end >= 0:
-        if _REQUEST_LINE.fullmatch(line, 0, end + 1) is not None:
-            return ProtocolError(501, "Method not implemented")
-        return ProtocolError(400, "Invalid request line")
-    # No line end yet: refuse at once what can no longer become a well-formed line.
-    method_end = len(line) - len(line.lstrip(_TOKEN_CHARS))
-    if method_end < len(line) and (method_end == 0 or line[method_end] != 0x20):
-        return ProtocolError(400, "Invalid request line")
-    if len(line) > limit:
-        return ProtocolError(414, "Request line too long")
-    return None
-
-
-class _RequestCounter:
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def on_message_begin(self) -> None:
-        self.count += 1
-
-
-def _requests_begun(data: memoryview) -> int:
-    """How many requests llhttp begins in `data`, fed from a request boundary."""
-    counter = _RequestCounter()
-    try:
-        httptools.HttpRequestParser(counter).feed_data(data)
-    except (httptools.HttpParserError, httptools.HttpParserUpgrade):
-        pass
-    return counter.count
-
-
-def _last_request_start(data: bytes) -> int:
-    """Where, in `data` fed from a request boundary, the last request begun starts."""
-    view = memoryview(data)
-    total = _requests_begun(view)
-    low, high = 1, len(data)  # the shortest prefix that begins `total` requests
-    while low < high:
-        middle = (low + high) // 2
-        if _requests_begun(view[:middle]) >= total:
-            high = middle
-        else:
-            low = middle + 1
-    return low - 1
 
 
 def _describe(exc: Exception) -> str:
@@ -580,6 +477,9 @@ def encode_response_head(
         if name == b"transfer-encoding":
             continue  # the server owns the framing
         parts += (name, b": ", value, b"\r\n")
+    if method == "HEAD" and declared is None and not body_length:
+        # An empty body to a HEAD says nothing of the GET body's length (RFC 9110 §8.6).
+        body_length = None
     if not has_body(status):
         framing, length = NO_BODY, -1
         if status == 304 and declared is not None:
