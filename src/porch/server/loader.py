@@ -40,8 +40,16 @@ def import_from_string(spec: str) -> Any:
 
 
 def _import_failure(module_name: str, exc: BaseException) -> str:
-    # The last frame in the user's code says where it broke.
-    frames = traceback.extract_tb(exc.__traceback__)
+    """One line: what broke the import of `module_name`, and where in the user's code."""
+    if isinstance(exc, SyntaxError):
+        # The error names the file; its traceback only shows importlib's frames.
+        where = f" ({exc.filename}:{exc.lineno})" if exc.filename else ""
+        return f'Error importing "{module_name}": SyntaxError: {exc.msg}{where}'
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith("<frozen ")
+    ]
     where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f'Error importing "{module_name}": {type(exc).__name__}: {exc}{where}'
 
@@ -62,7 +70,7 @@ def load_app(settings: Settings) -> Any:
 
 
 def detect_interface(app: Any) -> str:
-    """"native", "asgi" or "wsgi": what an application object speaks."""
+    """ "native", "asgi" or "wsgi": what an application object speaks."""
     if hasattr(app, "__porch_http__"):
         return "native"
     if inspect.iscoroutinefunction(app):
