@@ -1,5 +1,7 @@
 """WSGI (`porch/server/wsgi.py`): PEP 3333 exactly, in a thread pool, never on the loop."""
 
+import asyncio
+import gc
 import http.client
 import io
 import sys
@@ -14,6 +16,7 @@ import httpx
 import pytest
 
 from porch.http.errors import ClientDisconnected
+from porch.server.wsgi import on_loop
 from tests.server.wire import (
     HEADER_LINES,
     Wire,
@@ -587,8 +590,6 @@ def test_wsgiref_validator_finds_nothing(monkeypatch: pytest.MonkeyPatch) -> Non
         assert request("GET", "/file") == Path(__file__).read_bytes()
         assert request("PUT", "/u", body=b"") == b"PUT /u "
         connection.close()
-    import gc
-
     gc.collect()
     assert messages(records) == ""
     assert [str(w.message) for w in caught] == []
@@ -667,3 +668,18 @@ def test_reason_phrase_with_a_control_character_is_refused() -> None:
         data = run(main())
     assert data.startswith(b"HTTP/1.1 500 ") and b"X-Injected" not in data
     assert "invalid status" in messages(records)
+
+
+def test_a_thread_outliving_the_loop_gets_a_disconnect() -> None:
+    loop = asyncio.new_event_loop()
+    loop.close()
+
+    async def work() -> int:
+        return 1
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ClientDisconnected):
+            on_loop(loop, work())
+        gc.collect()
+    assert [str(w.message) for w in caught] == []  # no "coroutine was never awaited"
