@@ -970,14 +970,9 @@ def test_e2e_slow_reader_holds_the_app_back(app: object, recorder: Recorder) -> 
     assert body.count(b"x") == BIG_CHUNKS * 65536
 
 
-# Bugs in h1.py (owned elsewhere), pinned until fixed there.
+# Date and Server: the application's own win; HEAD framing on HTTP/1.0.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="h1.encode_response_head appends the server's Server and Date lines even when the "
-    "application sent its own: two Date fields (a singleton, RFC 9110 §6.6.1) and two Server",
-)
 def test_app_date_and_server_headers_are_not_doubled() -> None:
     async def app(scope: dict[str, object], receive: object, send: object) -> None:
         headers = [(b"server", b"mine"), (b"date", b"Thu, 01 Jan 2026 00:00:00 GMT")]
@@ -995,11 +990,6 @@ def test_app_date_and_server_headers_are_not_doubled() -> None:
     run(main())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="h1.encode_response_head frames a HEAD answer of unknown length on HTTP/1.0 as "
-    "close-delimited and sets keep_alive=False, though no body follows a HEAD answer",
-)
 def test_http_10_head_of_unknown_length_keeps_alive(app: object) -> None:
     async def main() -> None:
         async with Wire(app) as wire:

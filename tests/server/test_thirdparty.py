@@ -396,30 +396,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
 
 
 # Porch bugs this module found and that are still open; each names where the fix belongs.
-REASON_PHRASE_BUG = (
-    "porch.server.wsgi.WSGIResponse.start_response keeps only int(status[:3]): the app's "
-    "reason phrase ('299 Porch Custom') is replaced by porch's table ('' for 299)"
-)
-HEAD_LENGTH_BUG = (
-    "porch.server.h1.encode_response_head takes the body_length an adapter measured from a "
-    "HEAD answer's empty body (WSGI [] or ASGI body=b'') for the representation's length and "
-    "sends 'content-length: 0' where the GET body is 97 bytes (RFC 9110 §8.6); gunicorn and "
-    "uvicorn send no length"
-)
-KNOWN_BUGS = {
-    ("flask", "reason_phrase"): REASON_PHRASE_BUG,
-    ("django", "reason_phrase"): REASON_PHRASE_BUG,
-    ("flask", "head_stream"): HEAD_LENGTH_BUG,
-}
-
-
-def _marks(app: str, case: Case) -> list[pytest.MarkDecorator]:
-    reason = KNOWN_BUGS.get((app, case.name))
-    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-
-
 PARAMS = [
-    pytest.param(app, case, id=f"{app}-{case.name}", marks=_marks(app, case))
+    pytest.param(app, case, id=f"{app}-{case.name}")
     for app, spec in APPS.items()
     for case in sorted(CASES, key=lambda case: case.prefixed)
     if spec.interface in case.interfaces

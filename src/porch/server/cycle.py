@@ -198,9 +198,6 @@ class Cycle:
         """
         if self.response_started:
             raise InvalidResponse("the response has already started")
-        if body_length == 0 and self.head.method == "HEAD":
-            # An empty answer to HEAD says nothing of the GET body's length (RFC 9110 §9.3.2).
-            body_length = None
         # A body the application did not read would be taken for the next request.
         keep_alive = self.keep_alive and self.body_complete
         if keep_alive and self.protocol.closing:
@@ -215,10 +212,8 @@ class Cycle:
             keep_alive=keep_alive,
             body_length=body_length,
             extra=self.protocol.clock.header_lines,
+            reason=reason,
         )
-        if reason is not None:
-            version = b"1.0" if self.head.http_version == "1.0" else b"1.1"
-            head = b"HTTP/%s %d %s\r\n%s" % (version, status, reason, head.partition(b"\r\n")[2])
         self.response_started = True
         self.status = status
         self.keep_alive = keep_alive

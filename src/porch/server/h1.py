@@ -442,21 +442,27 @@ def encode_response_head(
     keep_alive: bool,
     body_length: int | None,
     extra: bytes = b"",
+    reason: bytes | None = None,
 ) -> tuple[bytes, int, int, bool]:
     """The bytes of a response head, its framing, the body length it promises, and keep-alive.
 
     `body_length` is the length of the whole body when the caller knows it; None means it
     comes in pieces. The application's own Content-Length wins; without one a known length is
     sent as Content-Length, and an unknown one is chunked on HTTP/1.1 or ends with the
-    connection on HTTP/1.0. `extra` holds pre-encoded lines (Date, Server) to add.
+    connection on HTTP/1.0. `extra` holds pre-encoded lines (Date, Server) to add unless the
+    application sent its own; `reason` is an application's own reason phrase (already checked).
     Returns (head, framing, length, keep_alive); length is -1 unless framing is CONTENT_LENGTH.
     Raises InvalidResponse for a status or header that would corrupt the stream.
     """
     if not 100 <= status <= 999 or 100 <= status < 200:
         raise InvalidResponse(f"status {status} cannot be sent as a final response")
-    line = (STATUS_LINES_10 if http_version == "1.0" else STATUS_LINES_11).get(status)
-    parts = [line or status_line(status, http_version)]
+    if reason is None:
+        line = (STATUS_LINES_10 if http_version == "1.0" else STATUS_LINES_11).get(status)
+        parts = [line or status_line(status, http_version)]
+    else:
+        parts = [b"HTTP/%s %d %s\r\n" % (http_version.encode(), status, reason)]
     declared: int | None = None
+    own_lines: list[bytes] | None = None  # names of `extra` lines the application sent itself
     for name, value in headers:
         if name not in _GOOD_NAMES:
             name = _check_name(name)
@@ -476,6 +482,8 @@ def encode_response_head(
             continue
         if name == b"transfer-encoding":
             continue  # the server owns the framing
+        if name == b"date" or name == b"server":
+            own_lines = [*(own_lines or ()), name + b":"]
         parts += (name, b": ", value, b"\r\n")
     if method == "HEAD" and declared is None and not body_length:
         # An empty body to a HEAD says nothing of the GET body's length (RFC 9110 §8.6).
@@ -488,6 +496,8 @@ def encode_response_head(
         length = declared if declared is not None else body_length  # type: ignore[assignment]
         framing = CONTENT_LENGTH
         parts += (b"content-length: ", str(length).encode(), b"\r\n")
+    elif method == "HEAD":
+        framing, length = NO_BODY, -1  # no length known, and no body follows either
     elif http_version == "1.1":
         framing, length = CHUNKED, -1
         parts.append(b"transfer-encoding: chunked\r\n")
@@ -499,6 +509,13 @@ def encode_response_head(
         parts.append(b"connection: close\r\n")
     elif http_version == "1.0":
         parts.append(b"connection: keep-alive\r\n")
+    if own_lines is not None:
+        # Date is a singleton field (RFC 9110 §6.6.1): the application's own wins.
+        extra = b"".join(
+            line
+            for line in extra.splitlines(keepends=True)
+            if not line.startswith(tuple(own_lines))
+        )
     parts += (extra, b"\r\n")
     return b"".join(parts), framing, length, keep_alive
 
