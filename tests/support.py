@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from porch.server.h1 import Limits
 from porch.server.loader import make_adapter
 from porch.server.protocol import HTTPProtocol
 from porch.server.server import Server, bind_socket
@@ -299,6 +298,16 @@ class FakeTransport(asyncio.Transport):
             "peername": ("127.0.0.1", 50000),
             "sockname": ("127.0.0.1", 8000),
         }
+        # Half-closing (a lingering close) is off unless a test turns it on.
+        self.half_close = False
+        self.eof_written = False
+
+    def can_write_eof(self) -> bool:
+        return self.half_close
+
+    def write_eof(self) -> None:
+        assert self.half_close
+        self.eof_written = True
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         assert not self.closed, "write after close"
@@ -342,20 +351,10 @@ def make_protocol(
     app: Any, loop: asyncio.AbstractEventLoop, **settings: Any
 ) -> tuple[HTTPProtocol, FakeTransport]:
     """An HTTPProtocol for `app` on a FakeTransport, connected (call inside a running loop)."""
+    settings.setdefault("access_log", False)
+    settings.setdefault("proxy_headers", False)
     parsed = Settings(**settings)
-    config = ConnectionConfig(
-        adapter=make_adapter(app, parsed, loop),
-        limits=Limits(
-            parsed.limit_request_line,
-            parsed.limit_request_headers,
-            parsed.limit_request_header_size,
-            parsed.limit_request_body,
-        ),
-        timeout_keep_alive=parsed.timeout_keep_alive,
-        timeout_request_header=parsed.timeout_request_header,
-        limit_concurrency=parsed.limit_concurrency,
-        root_path=parsed.root_path,
-    )
+    config = ConnectionConfig.from_settings(parsed, make_adapter(app, parsed, loop))
     state = ServerState(config, loop)
     protocol = HTTPProtocol(state)
     transport = FakeTransport()

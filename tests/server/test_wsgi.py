@@ -26,7 +26,7 @@ from tests.server.wire import (
     run,
     wait_until,
 )
-from tests.support import serve
+from tests.support import RawClient, serve
 
 
 def environ_of(request: bytes, **settings: Any) -> dict[str, Any]:
@@ -683,3 +683,21 @@ def test_a_thread_outliving_the_loop_gets_a_disconnect() -> None:
             on_loop(loop, work())
         gc.collect()
     assert [str(w.message) for w in caught] == []  # no "coroutine was never awaited"
+
+
+def test_repeated_content_type_keeps_the_first() -> None:
+    seen: dict[str, str] = {}
+
+    def app(environ: dict[str, object], start_response: object) -> list[bytes]:
+        seen["type"] = str(environ["CONTENT_TYPE"])
+        start_response("200 OK", [("Content-Length", "0")])  # type: ignore[operator]
+        return []
+
+    with serve(app) as server, RawClient(server.port) as client:
+        client.send(
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 0\r\n\r\n"
+        )
+        status, _, _ = client.read_response()
+    assert status == 200
+    assert seen["type"] == "text/plain"

@@ -209,6 +209,10 @@ class RequestParser:
             self._nothing_completed(len(data))
         return events
 
+    def stop(self) -> None:
+        """Parse nothing more: later bytes give no events (the connection is ending)."""
+        self._failed = True
+
     def _fail(self, error: ProtocolError) -> None:
         self._failed = True
         self._events.append(error)

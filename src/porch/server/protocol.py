@@ -31,9 +31,15 @@ logger = logging.getLogger("porch.error")
 # Pipelined requests waiting behind the active one before reading pauses.
 MAX_PIPELINED = 32
 
-NO_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE = 0, 1, 2
+# What a connection's deadline is for: none; a head to finish; the next request of an idle
+# keep-alive connection; the next piece of a request body; the end of a lingering close.
+NO_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE, BODY_DEADLINE, LINGER_DEADLINE = 0, 1, 2, 3, 4
 # On shutdown, how long an idle keep-alive connection may still send one last request.
 SHUTDOWN_GRACE = 1.0
+# After an early answer (413, a bad request), how long and how much of what the client still
+# sends is read and thrown away, so that closing does not reset the answer away (RFC 9112 §9.6).
+LINGER_TIME = 2.0
+LINGER_BYTES = 1 << 20
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -51,6 +57,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.scheme = "http"
         self.closed = False  # the transport is gone
         self.closing = False  # answer what is in flight, then close
+        self._lingering = -1  # bytes discarded while lingering; -1 when not lingering
         self.writing_paused = False
         self._write_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
@@ -80,6 +87,11 @@ class HTTPProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        if self._lingering >= 0:
+            self._lingering += len(data)
+            if self._lingering > LINGER_BYTES:
+                self.transport.close()
+            return
         for event in self.parser.feed(data):
             cls = event.__class__
             if cls is bytes:
@@ -97,11 +109,18 @@ class HTTPProtocol(asyncio.Protocol):
                 self._protocol_error(event)  # type: ignore[arg-type]
         if self._active is None and not self._dispatching:
             self._dispatch()  # it also sets the deadline: a request runs, or we wait for one
+        elif self._receiving is not None and self._receiving is self._active:
+            if not self._reading_paused:  # paused, porch holds the body back, not the client
+                self._set_deadline(BODY_DEADLINE)  # a body arriving in pieces may pause, not stop
+        elif self._deadline_kind == BODY_DEADLINE:
+            self._set_deadline(NO_DEADLINE)
         if len(self._queue) > MAX_PIPELINED:
             self._pause_reading()
 
     def eof_received(self) -> bool:
         # The client will send no more; answer what it has sent, then close.
+        if self._lingering >= 0:
+            return False  # the lingering close is done
         self.closing = True
         if self._active is None and not self._queue:
             return False  # the transport closes itself
@@ -151,6 +170,8 @@ class HTTPProtocol(asyncio.Protocol):
             self._reading_paused = False
             if not self.closed:
                 self.transport.resume_reading()
+            if self._receiving is not None and self._receiving is self._active:
+                self._set_deadline(BODY_DEADLINE)
 
     def nothing_to_answer_next(self) -> bool:
         """Whether no request or error waits behind the response in flight."""
@@ -166,7 +187,8 @@ class HTTPProtocol(asyncio.Protocol):
         if access_log is not None:
             access_log.log(cycle)
         if not cycle.keep_alive or self.closed:
-            self._close()
+            # The client may still be sending a body the application did not read.
+            self._close(linger=not cycle.body_complete)
             return
         if self._reading_paused:
             self.body_consumed()
@@ -203,7 +225,9 @@ class HTTPProtocol(asyncio.Protocol):
                         self._set_deadline(IDLE_DEADLINE)
                     return
                 cycle = self._active = self._queue.popleft()
-                if self._deadline_kind != NO_DEADLINE:
+                if self._receiving is cycle and not self._reading_paused:
+                    self._set_deadline(BODY_DEADLINE)
+                elif self._deadline_kind != NO_DEADLINE:
                     # No timeout while a request runs; a head arriving behind it waits its turn.
                     self._set_deadline(NO_DEADLINE)
                 self.state.active_requests += 1
@@ -250,17 +274,29 @@ class HTTPProtocol(asyncio.Protocol):
         )
         if not self.closed:
             self.transport.write(head + body)
-        self._close()
+        self._close(linger=True)
 
-    def _close(self) -> None:
+    def _close(self, linger: bool = False) -> None:
         self.closing = True
         self.deadline = 0.0
         # Requests queued behind are never answered; nothing may run or write after this.
         self._queue.clear()
         self._receiving = None
         self._error = None
-        if not self.closed:
-            self.transport.close()
+        if self.closed or self._lingering >= 0:
+            return
+        if linger and self.transport.can_write_eof():
+            # The client may still be sending: closing with unread bytes would reset the
+            # connection, and the client could lose the answer. Send FIN, then read and
+            # discard for a while (a "lingering close").
+            self.transport.write_eof()
+            self._lingering = 0
+            self._set_deadline(LINGER_DEADLINE)
+            if self._reading_paused:
+                self._reading_paused = False
+                self.transport.resume_reading()
+            return
+        self.transport.close()
 
     def _close_idle(self) -> None:
         """Close a connection with nothing in flight."""
@@ -274,6 +310,8 @@ class HTTPProtocol(asyncio.Protocol):
         if not self._reading_paused and not self.closed:
             self._reading_paused = True
             self.transport.pause_reading()
+            if self._deadline_kind == BODY_DEADLINE:
+                self._set_deadline(NO_DEADLINE)  # porch holds the body back, not the client
 
     def _set_deadline(self, kind: int) -> None:
         self._deadline_kind = kind
@@ -281,15 +319,28 @@ class HTTPProtocol(asyncio.Protocol):
             self.deadline = self.clock.now + self.config.timeout_request_header
         elif kind == IDLE_DEADLINE:
             self.deadline = self.clock.now + self.config.timeout_keep_alive
+        elif kind == BODY_DEADLINE:
+            self.deadline = self.clock.now + self.config.timeout_request_body
+        elif kind == LINGER_DEADLINE:
+            self.deadline = self.clock.now + LINGER_TIME
         else:
             self.deadline = 0.0
 
     def deadline_passed(self) -> None:
         """The ticker found this connection past its deadline."""
-        if self._deadline_kind == HEAD_DEADLINE and self.parser.in_head:
+        kind = self._deadline_kind
+        if kind == HEAD_DEADLINE and self.parser.in_head:
             # A head begun and not finished in time (slowloris): say so, then close.
             self.closing = True
             self._send_protocol_error(ProtocolError(408, "Request header timeout"))
+        elif kind == BODY_DEADLINE and self._receiving is not None:
+            # A body that stopped coming (slow-body slowloris): the request gets 408.
+            self._set_deadline(NO_DEADLINE)
+            self.parser.stop()
+            self._protocol_error(ProtocolError(408, "Request body timeout"))
+        elif kind == LINGER_DEADLINE:
+            self.deadline = 0.0
+            self.transport.close()
         else:
             self._close_idle()
 

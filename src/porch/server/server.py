@@ -22,12 +22,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from porch.server.accesslog import AccessLog
 from porch.server.adapters import LifespanFailure
-from porch.server.h1 import Limits
 from porch.server.loader import AppLoadError, load_app, make_adapter
 from porch.server.protocol import HTTPProtocol
-from porch.server.proxy import ProxyHeaders
 from porch.server.settings import Settings
 from porch.server.state import ConnectionConfig, ServerState
 from porch.server.tls import make_ssl_context
@@ -188,23 +185,7 @@ class Server:
         except AppLoadError as exc:
             logger.error("%s", exc)
             return EXIT_STARTUP_FAILED
-        config = ConnectionConfig(
-            adapter=adapter,
-            limits=Limits(
-                settings.limit_request_line,
-                settings.limit_request_headers,
-                settings.limit_request_header_size,
-                settings.limit_request_body,
-            ),
-            timeout_keep_alive=settings.timeout_keep_alive,
-            timeout_request_header=settings.timeout_request_header,
-            limit_concurrency=settings.limit_concurrency,
-            max_requests=settings.max_requests,
-            root_path=settings.root_path.rstrip("/"),
-            access_log=AccessLog() if settings.access_log else None,
-            proxy=ProxyHeaders(settings.forwarded_allow_ips) if settings.proxy_headers else None,
-            server_header=settings.server_header,
-        )
+        config = ConnectionConfig.from_settings(settings, adapter)
         state = self.state = ServerState(config, loop)
         try:
             await adapter.startup()

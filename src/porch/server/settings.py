@@ -100,6 +100,11 @@ class Settings:
     timeout_request_header: float = setting(
         10.0, "The whole request head must arrive within this.", "--timeout-request-header"
     )
+    timeout_request_body: float = setting(
+        60.0,
+        "Close a client that pauses this long while sending a request body (408).",
+        "--timeout-request-body",
+    )
     timeout_graceful_shutdown: float = setting(
         30.0, "On shutdown, wait this long for requests in flight.", "--timeout-graceful-shutdown"
     )
@@ -217,6 +222,7 @@ class Settings:
             "max_requests_jitter",
             "timeout_keep_alive",
             "timeout_request_header",
+            "timeout_request_body",
             "timeout_graceful_shutdown",
         ):
             if getattr(self, name) < 0:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from porch.server.adapters import Adapter
     from porch.server.protocol import HTTPProtocol
     from porch.server.proxy import ProxyHeaders
+    from porch.server.settings import Settings
 
 SERVER_LINE = b"server: porch\r\n"
 # How often deadlines are checked and the Date header renewed, in seconds.
@@ -44,12 +45,38 @@ class ConnectionConfig:
     limits: Limits = dataclasses.field(default_factory=Limits)
     timeout_keep_alive: float = 5.0
     timeout_request_header: float = 10.0
+    timeout_request_body: float = 60.0
     limit_concurrency: int | None = None
     max_requests: int | None = None
     root_path: str = ""
     access_log: "AccessLog | None" = None
     proxy: "ProxyHeaders | None" = None
     server_header: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: "Settings", adapter: "Adapter") -> "ConnectionConfig":
+        """The connection configuration the settings describe."""
+        from porch.server.accesslog import AccessLog
+        from porch.server.proxy import ProxyHeaders
+
+        return cls(
+            adapter=adapter,
+            limits=Limits(
+                settings.limit_request_line,
+                settings.limit_request_headers,
+                settings.limit_request_header_size,
+                settings.limit_request_body,
+            ),
+            timeout_keep_alive=settings.timeout_keep_alive,
+            timeout_request_header=settings.timeout_request_header,
+            timeout_request_body=settings.timeout_request_body,
+            limit_concurrency=settings.limit_concurrency,
+            max_requests=settings.max_requests,
+            root_path=settings.root_path.rstrip("/"),
+            access_log=AccessLog() if settings.access_log else None,
+            proxy=ProxyHeaders(settings.forwarded_allow_ips) if settings.proxy_headers else None,
+            server_header=settings.server_header,
+        )
 
 
 class ServerState:
@@ -91,8 +118,11 @@ class ServerState:
         """Count a request towards --max-requests."""
         self.total_requests += 1
         limit = self.config.max_requests
-        if limit is not None and self.total_requests >= limit:
+        if limit is not None and self.total_requests >= limit and not self.exhausted.is_set():
             self.exhausted.set()
+            # Responses from now on say `Connection: close`, before the server gets to stop.
+            for connection in self.connections:
+                connection.closing = True
 
 
 def scheme_of(transport: Any) -> str:

@@ -334,7 +334,8 @@ class WSGIAdapter:
                 continue
             text = value.decode("latin-1")
             if name == b"content-type":
-                environ["CONTENT_TYPE"] = text
+                # Repeated, the first counts, as ASGI frameworks read it (gunicorn's 041).
+                environ.setdefault("CONTENT_TYPE", text)
                 continue
             if name == b"content-length":
                 environ["CONTENT_LENGTH"] = text
