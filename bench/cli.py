@@ -10,8 +10,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from bench import report
+from bench.lock import exclusive_run
 from bench.machine import BUSY_LOAD, describe_machine
 from bench.runner import Plan, measure_all
 from bench.scenarios import SCENARIOS
@@ -122,28 +124,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
 
-    machine = describe_machine()
-    when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    load = machine["load_average"]
-    if load[0] > BUSY_LOAD:
-        progress(
-            f"bench: warning: the machine is busy (load average {load[0]:.2f}); "
-            "the numbers will be noisy"
-        )
-    progress(
-        f"bench: {machine['cpu']}, server on CPU {plan.server_cpu}, wrk on CPU "
-        f"{plan.client_cpu}; {plan.rounds} round(s) of {plan.duration} s"
-    )
     try:
-        outcomes = measure_all(scenarios, plan, progress, labels=labels)
+        with exclusive_run(progress):
+            machine = describe_machine()
+            started = time.localtime()
+            announce(machine, plan)
+            outcomes = measure_all(scenarios, plan, progress, labels=labels)
+            machine["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
     except KeyboardInterrupt:
         print("bench: interrupted; every server was stopped", file=sys.stderr)
         sys.exit(130)
-    machine["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z", started)
 
     print(report.terminal_report(scenarios, outcomes))
     RESULTS.mkdir(exist_ok=True)
-    saved = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    saved = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S', started)}.json"
     saved.write_text(report.results_json(scenarios, outcomes, plan, machine, command, when))
     print(f"\nraw results: {saved.relative_to(REPO)}")
     if write_docs:
@@ -154,6 +149,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"rewrote {DOCS.relative_to(REPO)} and {CHART.relative_to(REPO)}")
     elif args.docs is None:
         print(f"{DOCS.relative_to(REPO)} left as it was: a subset ran (--docs rewrites it anyway)")
+
+
+def announce(machine: dict[str, Any], plan: Plan) -> None:
+    """Say what is about to run, and warn when other work competes for the cores."""
+    load = machine["load_average"]
+    if load[0] > BUSY_LOAD:
+        progress(
+            f"bench: warning: the machine is busy (load average {load[0]:.2f}); "
+            "the numbers will be noisy"
+        )
+    progress(
+        f"bench: {machine['cpu']}, server on CPU {plan.server_cpu}, wrk on CPU "
+        f"{plan.client_cpu}; {plan.rounds} round(s) of {plan.duration} s"
+    )
 
 
 def make_plan(args: argparse.Namespace) -> Plan:

@@ -1,6 +1,7 @@
 """Tests of the harness itself (not the servers): `python -m pytest bench`."""
 
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import report
+from bench.lock import exclusive_run
 from bench.nginx import write_nginx_conf
 from bench.processes import ServerError, check_answer, running, stop_group
 from bench.runner import Outcome, display_command, missing_program, rotated
@@ -222,3 +224,29 @@ def test_running_reports_a_server_that_exits(tmp_path: Path) -> None:
         running(argv, cwd=tmp_path, log=tmp_path / "log", host="127.0.0.1", port=1),
     ):
         pass
+
+
+def test_exclusive_run_waits_for_the_other_run(tmp_path: Path) -> None:
+    lock = tmp_path / "lock"
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from bench.lock import exclusive_run\n"
+        "with exclusive_run(print, Path(sys.argv[1])):\n"
+        "    print('holding', flush=True)\n"
+        "    time.sleep(1.5)\n"
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    other = subprocess.Popen(
+        [sys.executable, "-c", code, str(lock)], stdout=subprocess.PIPE, cwd=root, text=True
+    )
+    assert other.stdout is not None
+    assert other.stdout.readline().strip() == "holding"
+    said: list[str] = []
+    started = time.monotonic()
+    with exclusive_run(said.append, lock):
+        waited = time.monotonic() - started
+        assert lock.read_text() == str(os.getpid())
+    other.wait(10)
+    assert waited > 0.5
+    assert said == [f"bench: waiting for another benchmark run to finish (pid {other.pid})"]
