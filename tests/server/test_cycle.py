@@ -61,8 +61,12 @@ def test_file_shorter_than_its_region_large(tmp_path: Path) -> None:
     with captured_log() as records:
         data = run(main())
     head, _, body = data.partition(b"\r\n\r\n")
-    assert b"content-length: 200000" in head
-    assert len(body) < 200_000  # cut short, and the connection closed
+    if head.startswith(b"HTTP/1.1 500 "):
+        # Found short before a byte went out: a clean 500.
+        assert b"connection: close" in head
+    else:
+        assert b"content-length: 200000" in head
+        assert len(body) < 200_000  # cut short, and the connection closed
     assert "file shorter than the region" in messages(records)
 
 
@@ -224,3 +228,23 @@ def test_empty_answer_to_head_claims_no_length(app: Any) -> None:
             assert not wire.transport.closed
 
     run(main())
+
+
+def test_send_more_leaves_the_descriptor_open_and_gives_back_on_a_full_buffer() -> None:
+    from porch.server.cycle import _send_more
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    server, _ = listener.accept()
+    with listener, client, server:
+        server.setblocking(False)
+        assert _send_more(server.fileno(), server.family, b"head") == 4
+        assert server.fileno() >= 0  # still open: the temporary socket object was detached
+        while True:  # fill the kernel's buffers
+            try:
+                server.send(b"x" * 65536)
+            except BlockingIOError:
+                break
+        assert _send_more(server.fileno(), server.family, b"more") == 0
+        client.settimeout(1)
+        assert client.recv(4) == b"head"

@@ -952,3 +952,17 @@ def test_server_does_not_read_a_file_region_for_head(tmp_path: Path, monkeypatch
         assert (status, headers["content-length"], body) == (200, str(8 * 1024 * 1024), b"")
         assert sum(reads) == 0, f"read {sum(reads)} bytes to answer a HEAD"
         assert len(fetch(server, "/")[2]) == 8 * 1024 * 1024
+
+
+def test_large_files_leave_no_descriptor_open(tmp_path: Path) -> None:
+    # Every FileRegion owns one descriptor and the server closes it: after many large
+    # downloads, whole or ranged, the process holds no more descriptors than before.
+    (tmp_path / "big.bin").write_bytes(os.urandom(300_000))
+    before = len(os.listdir("/proc/self/fd"))
+    with serve(StaticFiles(str(tmp_path))) as server, httpx.Client() as client:
+        for _ in range(40):
+            assert len(client.get(server.url + "/big.bin").content) == 300_000
+            ranged = client.get(server.url + "/big.bin", headers={"Range": "bytes=1000-200000"})
+            assert ranged.status_code == 206
+            assert client.head(server.url + "/big.bin").status_code == 200
+    assert len(os.listdir("/proc/self/fd")) <= before + 2

@@ -7,6 +7,7 @@ and `Server`, keep-alive and flow control. This skips ASGI's per-request dicts a
 Anything this contract cannot say (WebSockets, trailers) goes through ASGI instead.
 """
 
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable
 from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote_to_bytes
@@ -91,21 +92,36 @@ class BodyReader(Protocol):
 
 
 class FileRegion:
-    """`count` bytes of an open file from `offset`: sent zero-copy, closed by the server after."""
+    """`count` bytes of an open file from `offset`: sent zero-copy, closed by the server after.
+
+    `file` is a binary file object or a bare descriptor (which the region then owns).
+    """
 
     __slots__ = ("count", "file", "offset")
 
-    def __init__(self, file: BinaryIO, offset: int, count: int) -> None:
+    def __init__(self, file: BinaryIO | int, offset: int, count: int) -> None:
         self.file = file
         self.offset = offset
         self.count = count
 
+    def fileno(self) -> int:
+        """The file's descriptor."""
+        file = self.file
+        return file if isinstance(file, int) else file.fileno()
+
     def close(self) -> None:
         """Close the file."""
-        self.file.close()
+        file = self.file
+        if isinstance(file, int):
+            if file >= 0:
+                self.file = -1
+                os.close(file)
+        else:
+            file.close()
 
     def __repr__(self) -> str:
-        return f"<FileRegion {getattr(self.file, 'name', '?')!r} [{self.offset}:+{self.count}]>"
+        name = getattr(self.file, "name", self.file)
+        return f"<FileRegion {name!r} [{self.offset}:+{self.count}]>"
 
 
 # A response body: whole bytes, a file region, or chunks from a (sync or async) iterable.

@@ -240,7 +240,7 @@ class WSGIResponse:
             if name.lower() == b"content-length" and value.strip().isdigit():
                 count = min(count, int(value))
         self._sent = True
-        region = FileRegion(os.fdopen(os.dup(fd), "rb"), offset, max(count, 0))
+        region = FileRegion(os.dup(fd), offset, max(count, 0))
         on_loop(self._loop, self._send_region(region))
 
     async def _send_region(self, region: FileRegion) -> None:
