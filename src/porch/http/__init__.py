@@ -2,6 +2,7 @@
 native request/response contract."""
 
 from porch.http.errors import ClientDisconnected, HTTPError
+from porch.http.headers import HeaderBlock
 from porch.http.native import BodyReader, FileRegion, NativeApp, RequestHead, Response
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "ClientDisconnected",
     "FileRegion",
     "HTTPError",
+    "HeaderBlock",
     "NativeApp",
     "RequestHead",
     "Response",

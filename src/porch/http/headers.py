@@ -1,7 +1,7 @@
 """Header helpers on raw header lists: look-ups, tokens, comma lists and quality values."""
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -50,3 +50,46 @@ def parse_quality_list(value: bytes | str) -> dict[str, float]:
                     quality = 0.0
         weights[name.strip().lower()] = quality
     return weights
+
+
+# Fields the server derives for each response itself; a HeaderBlock may not hold them.
+FRAMING_FIELDS = frozenset(
+    (b"content-length", b"transfer-encoding", b"connection", b"date", b"server")
+)
+
+
+class HeaderBlock:
+    """Response header fields checked and encoded once, to be sent with many responses.
+
+    It iterates as (name, value) pairs like any raw header list; the server copies its
+    encoded bytes into a response head as they are. Framing fields (Content-Length,
+    Transfer-Encoding, Connection) and Date/Server are the server's and cannot be in it.
+    """
+
+    __slots__ = ("encoded", "fields")
+
+    def __init__(self, fields: Iterable[tuple[bytes, bytes]]) -> None:
+        checked: list[tuple[bytes, bytes]] = []
+        for name, value in fields:
+            lowered = name.lower()
+            if not is_token(name):
+                raise ValueError(f"header name {name!r} is not a token")
+            if not is_field_value(value):
+                raise ValueError(f"header {name!r} has a control character in its value")
+            if lowered in FRAMING_FIELDS:
+                raise ValueError(f"header {name!r} belongs to the server, not to a HeaderBlock")
+            checked.append((lowered, value))
+        self.fields = tuple(checked)
+        self.encoded = b"".join(name + b": " + value + b"\r\n" for name, value in checked)
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def __add__(self, other: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        return [*self.fields, *other]
+
+    def __repr__(self) -> str:
+        return f"HeaderBlock({list(self.fields)!r})"

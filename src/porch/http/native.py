@@ -12,6 +12,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable
 from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote_to_bytes
 
+from porch.http.headers import HeaderBlock
+
 RawHeaders = list[tuple[bytes, bytes]]
 
 
@@ -130,13 +132,17 @@ class FileRegion:
 Body = bytes | FileRegion | Iterable[bytes] | AsyncIterable[bytes]
 
 
+# Response headers: a raw list, or a HeaderBlock encoded once for many responses.
+ResponseHeaders = RawHeaders | HeaderBlock
+
+
 class Response:
-    """What a native application answers: a status, raw header list and body."""
+    """What a native application answers: a status, header list (or block) and body."""
 
     __slots__ = ("body", "headers", "status")
 
     def __init__(
-        self, status: int = 200, headers: RawHeaders | None = None, body: Body = b""
+        self, status: int = 200, headers: ResponseHeaders | None = None, body: Body = b""
     ) -> None:
         self.status = status
         self.headers = headers if headers is not None else []
@@ -151,7 +157,7 @@ class ResponseLike(Protocol):
     """Any object with the three attributes of a native response."""
 
     status: int
-    headers: RawHeaders
+    headers: ResponseHeaders
     body: Body
 
 

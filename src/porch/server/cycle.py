@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from porch.http.errors import ClientDisconnected, HTTPError
-from porch.http.native import FileRegion, RawHeaders, RequestHead
+from porch.http.native import FileRegion, RawHeaders, RequestHead, ResponseHeaders
 from porch.http.status import reason_phrase
 from porch.server.h1 import (
     CHUNKED,
@@ -188,7 +188,7 @@ class Cycle:
     def start_response(
         self,
         status: int,
-        headers: RawHeaders,
+        headers: ResponseHeaders,
         body_length: int | None = None,
         reason: bytes | None = None,
     ) -> None:

@@ -21,11 +21,12 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
 from porch.http.dates import format_http_date, parse_http_date
 from porch.http.errors import HTTPError
+from porch.http.headers import HeaderBlock
 from porch.http.native import Body, FileRegion, RawHeaders, RequestHead, Response
 from porch.http.ranges import RangeNotSatisfiable, content_range, parse_range
 from porch.server.mediatypes import content_type_for
@@ -111,7 +112,8 @@ class FileEntry:
             headers.append((b"content-encoding", encoding))
         if vary:
             headers.append(_VARY)
-        self.headers = headers  # of a 200; copied, never changed, per response
+        # The headers of a 200, encoded once (PERF: most responses send them as they are).
+        self.headers = HeaderBlock(headers)
 
     def same_file(self, st: os.stat_result) -> bool:
         """Whether `st` describes the version of the file this entry was made from."""
@@ -238,7 +240,7 @@ class FileCache:
                 # PERF: the cached small file: no open, no read, one list copy.
                 if head.method == "HEAD":
                     return _head_only(200, entry.headers, headers, entry.size)
-                return Response(200, entry.headers + headers if headers else entry.headers[:], data)
+                return Response(200, entry.headers + headers if headers else entry.headers, data)
         else:
             status = evaluate_preconditions(entry, wanted)
             if status == 304:
@@ -352,7 +354,7 @@ def _respond_content(
     extra: RawHeaders | None,
 ) -> Response:
     size = entry.size
-    headers = entry.headers + extra if extra else entry.headers[:]
+    headers = entry.headers + (extra or ())
     is_head = head.method == "HEAD"
     # RFC 9110 §14.2: Range is defined for GET only; a HEAD gets the 200 a GET would get.
     requested = None
@@ -476,9 +478,11 @@ def open_file(path: str, nofollow: bool = False) -> int:
         raise HTTPError(404) from None
 
 
-def _head_only(status: int, headers: RawHeaders, extra: RawHeaders | None, length: int) -> Response:
+def _head_only(
+    status: int, headers: Iterable[tuple[bytes, bytes]], extra: RawHeaders | None, length: int
+) -> Response:
     """A HEAD answer: the GET's headers and length, no body read at all."""
-    out = headers + extra if extra else headers[:]
+    out = [*headers, *(extra or ())]
     out.append((b"content-length", str(length).encode("ascii")))
     return Response(status, out, b"")
 
@@ -486,7 +490,9 @@ def _head_only(status: int, headers: RawHeaders, extra: RawHeaders | None, lengt
 _ERROR_BODIES: dict[int, bytes] = {}
 
 
-def error_response(status: int, vary: bool = False) -> Response:
+def error_response(
+    status: int, vary: bool = False, extra: Iterable[tuple[bytes, bytes]] = ()
+) -> Response:
     """A short plain-text error response; it echoes nothing of the request."""
     body = _ERROR_BODIES.get(status)
     if body is None:
@@ -494,7 +500,7 @@ def error_response(status: int, vary: bool = False) -> Response:
 
         body = _ERROR_BODIES[status] = f"{status} {reason_phrase(status)}\n".encode("ascii")
     headers = [_TEXT, _VARY] if vary else [_TEXT]
-    return Response(status, headers, body)
+    return Response(status, headers + list(extra), body)
 
 
 def content_disposition(filename: str, disposition: str = "attachment") -> bytes:

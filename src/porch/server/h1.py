@@ -43,7 +43,8 @@ from typing import Final
 import httptools
 
 from porch.http.errors import HTTPError
-from porch.http.native import RawHeaders, RequestHead
+from porch.http.headers import HeaderBlock
+from porch.http.native import RawHeaders, RequestHead, ResponseHeaders
 from porch.http.status import STATUS_LINES_10, STATUS_LINES_11, has_body, status_line
 
 
@@ -439,7 +440,7 @@ class InvalidResponse(Exception):
 
 def encode_response_head(
     status: int,
-    headers: RawHeaders,
+    headers: ResponseHeaders,
     *,
     method: str,
     http_version: str,
@@ -467,6 +468,10 @@ def encode_response_head(
         parts = [b"HTTP/%s %d %s\r\n" % (http_version.encode(), status, reason)]
     declared: int | None = None
     own_lines: list[bytes] | None = None  # names of `extra` lines the application sent itself
+    if headers.__class__ is HeaderBlock:
+        # PERF: checked and encoded when the block was made; it holds no framing field.
+        parts.append(headers.encoded)
+        headers = ()  # type: ignore[assignment]
     for name, value in headers:
         if name not in _GOOD_NAMES:
             name = _check_name(name)

@@ -229,20 +229,24 @@ class HTTPProtocol(asyncio.Protocol):
                     self._set_deadline(BODY_DEADLINE)
                 elif self._deadline_kind != NO_DEADLINE:
                     # No timeout while a request runs; a head arriving behind it waits its turn.
-                    self._set_deadline(NO_DEADLINE)
-                self.state.active_requests += 1
-                self.state.request_counted()
-                if self.config.access_log is not None:
+                    self._deadline_kind = NO_DEADLINE
+                    self.deadline = 0.0
+                state = self.state
+                state.active_requests += 1
+                config = self.config
+                if config.max_requests is not None:
+                    state.request_counted()
+                if config.access_log is not None:
                     cycle.start_time = perf_counter()
                 if cycle._body_error is not None:
                     cycle.send_error(cycle._body_error.status, cycle._body_error.detail)
                     continue
-                limit = self.config.limit_concurrency
-                if limit is not None and self.state.active_requests > limit:
+                limit = config.limit_concurrency
+                if limit is not None and state.active_requests > limit:
                     cycle.keep_alive = False
                     cycle.send_error(503, "Server busy, try again later")
                     continue
-                self.config.adapter.run(cycle)
+                config.adapter.run(cycle)
         finally:
             self._dispatching = False
 

@@ -30,6 +30,7 @@ from porch.server.listing import list_directory, render_listing
 from porch.server.mediatypes import content_type_for
 
 INDEX = "index.html"
+_INDEX_TYPE = content_type_for(INDEX)
 # Remembered URL paths; a crawl of more distinct paths than this starts the memo over.
 MAX_TARGETS = 8192
 _ALLOW = (b"allow", b"GET, HEAD")
@@ -48,13 +49,24 @@ FOLDER_RECHECK_NS = 1_000_000_000
 class _Target:
     """What a URL path names: a file system path, and where it was last found to lead."""
 
-    __slots__ = ("candidate", "dev", "folder_url", "ino", "location", "name", "real", "url_path")
+    __slots__ = (
+        "candidate",
+        "content_type",
+        "dev",
+        "folder_url",
+        "ino",
+        "location",
+        "name",
+        "real",
+        "url_path",
+    )
 
     def __init__(
         self, candidate: str, name: str, folder_url: bool, location: bytes, url_path: str
     ) -> None:
         self.candidate = candidate  # the folder joined with the decoded segments
         self.name = name  # the last segment: its extension gives the Content-Type
+        self.content_type = content_type_for(name)
         self.folder_url = folder_url  # the URL ends in '/'
         self.location = location  # the URL of the folder form (for the redirect), encoded
         self.url_path = url_path  # decoded, for the listing's title
@@ -108,9 +120,7 @@ class StaticFiles:
         """Answer one request."""
         method = head.method
         if method != "GET" and method != "HEAD":
-            response = error_response(405)
-            response.headers.append(_ALLOW)
-            return response
+            return error_response(405, extra=[_ALLOW])
         raw_path = head.raw_path
         # PERF: a path seen before skips the parsing and checks of the URL.
         target = known = self._targets.get(raw_path)
@@ -137,7 +147,7 @@ class StaticFiles:
             if stat.S_ISREG(mode):
                 if target.folder_url:
                     return error_response(404)  # /file.txt/ names no folder
-                return self._file(head, path, st, target.name)
+                return self._file(head, path, st, target.content_type)
             if stat.S_ISDIR(mode):
                 return self._folder(head, path, target)
         except HTTPError as error:
@@ -208,9 +218,10 @@ class StaticFiles:
         except (OSError, ValueError):
             return None
 
-    def _file(self, head: RequestHead, path: str, st: os.stat_result, name: str) -> Response:
+    def _file(
+        self, head: RequestHead, path: str, st: os.stat_result, content_type: bytes
+    ) -> Response:
         """A regular file, or its precompressed sibling when the client accepts it."""
-        content_type = content_type_for(name)
         nofollow = not self.follow_symlinks
         vary = False
         if self.precompressed:
@@ -303,12 +314,10 @@ class StaticFiles:
                 location = quote(head.root_path, safe="/").encode("ascii") + location
             if head.query:
                 location += b"?" + head.query
-            response = error_response(301)
-            response.headers.append((b"location", location))
-            return response
+            return error_response(301, extra=[(b"location", location)])
         index = self._stat_inside(os.path.join(path, INDEX))
         if index is not None and stat.S_ISREG(index[1].st_mode):
-            return self._file(head, index[0], index[1], INDEX)
+            return self._file(head, index[0], index[1], _INDEX_TYPE)
         if not self.list_directories:
             return error_response(404)
         try:
