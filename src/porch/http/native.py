@@ -62,9 +62,14 @@ class RequestHead:
     @property
     def path(self) -> str:
         """The percent-decoded path (UTF-8; undecodable bytes become U+FFFD)."""
-        if self._path is None:
-            self._path = unquote_to_bytes(self.raw_path).decode("utf-8", "replace")
-        return self._path
+        path = self._path
+        if path is None:
+            raw = self.raw_path
+            # PERF: most paths have nothing to unquote.
+            path = self._path = (unquote_to_bytes(raw) if b"%" in raw else raw).decode(
+                "utf-8", "replace"
+            )
+        return path
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of the header `name` (lower case), or None."""

@@ -2,15 +2,18 @@
 
 import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from porch.http.errors import ClientDisconnected, HTTPError
 from porch.http.native import FileRegion, RawHeaders
 from porch.server.adapters import app_failed, start_task
 from porch.server.cycle import Cycle
-from porch.server.h1 import InvalidResponse
+from porch.server.h1 import InvalidResponse, ParsedRequest
 from porch.server.lifespan import Lifespan
 from porch.server.types import ASGIApp, Message, Scope
+
+if TYPE_CHECKING:
+    from porch.server.protocol import HTTPProtocol
 
 
 class ASGICycle(Cycle):
@@ -18,8 +21,8 @@ class ASGICycle(Cycle):
 
     __slots__ = ("_end_waiter", "_final_body_sent", "_start_message")
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, protocol: "HTTPProtocol", request: ParsedRequest) -> None:
+        super().__init__(protocol, request)
         self._start_message: Message | None = None
         self._final_body_sent = False  # the last http.request message went out
         self._end_waiter: asyncio.Future[None] | None = None

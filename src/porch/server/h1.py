@@ -45,7 +45,7 @@ import httptools
 from porch.http.errors import HTTPError
 from porch.http.headers import HeaderBlock
 from porch.http.native import RawHeaders, RequestHead, ResponseHeaders
-from porch.http.status import STATUS_LINES_10, STATUS_LINES_11, has_body, status_line
+from porch.http.status import STATUS_LINES_10, STATUS_LINES_11, status_line
 
 
 class ProtocolError(HTTPError):
@@ -104,6 +104,7 @@ class Limits:
 
 # reg-name, IPv4 or a bracketed IP literal, then an optional port (RFC 9110 §7.2, RFC 3986).
 _HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+_GOOD_HOSTS: set[bytes] = set()  # Host values already found valid
 # Where the parser is: between requests, in a head, or in a body (after the head).
 _BETWEEN, _HEAD, _BODY = 0, 1, 2
 # Bytes of empty lines tolerated between requests (RFC 9112 §2.2 asks for at least one).
@@ -319,8 +320,12 @@ class RequestParser:
         if host is None:
             if http_version == "1.1":
                 raise ProtocolError(400, "Missing Host header")
-        elif _HOST.fullmatch(host) is None:
-            raise ProtocolError(400, "Invalid Host header")
+        elif host not in _GOOD_HOSTS:
+            # PERF: a server sees the same few Host values again and again.
+            if _HOST.fullmatch(host) is None:
+                raise ProtocolError(400, "Invalid Host header")
+            if len(_GOOD_HOSTS) < 256:
+                _GOOD_HOSTS.add(host)
         chunked = False
         if self._transfer_encoding is not None:
             # llhttp allows codings before a final chunked; porch decodes none of them, and
@@ -459,7 +464,7 @@ def encode_response_head(
     Returns (head, framing, length, keep_alive); length is -1 unless framing is CONTENT_LENGTH.
     Raises InvalidResponse for a status or header that would corrupt the stream.
     """
-    if not 100 <= status <= 999 or 100 <= status < 200:
+    if status < 200 or status > 999:
         raise InvalidResponse(f"status {status} cannot be sent as a final response")
     if reason is None:
         line = (STATUS_LINES_10 if http_version == "1.0" else STATUS_LINES_11).get(status)
@@ -497,14 +502,14 @@ def encode_response_head(
     if method == "HEAD" and declared is None and not body_length:
         # An empty body to a HEAD says nothing of the GET body's length (RFC 9110 §8.6).
         body_length = None
-    if not has_body(status):
+    if status == 204 or status == 304:  # no content (RFC 9110 §6.4.1); 1xx are refused above
         framing, length = NO_BODY, -1
         if status == 304 and declared is not None:
-            parts += (b"content-length: ", str(declared).encode(), b"\r\n")
+            parts.append(b"content-length: %d\r\n" % declared)
     elif declared is not None or body_length is not None:
         length = declared if declared is not None else body_length  # type: ignore[assignment]
         framing = CONTENT_LENGTH
-        parts += (b"content-length: ", str(length).encode(), b"\r\n")
+        parts.append(b"content-length: %d\r\n" % length)
     elif method == "HEAD":
         framing, length = NO_BODY, -1  # no length known, and no body follows either
     elif http_version == "1.1":
