@@ -4,6 +4,7 @@ socket client, and a fake transport for byte-level protocol tests."""
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from porch.server.loader import make_adapter
 from porch.server.protocol import HTTPProtocol
 from porch.server.server import Server, bind_socket
@@ -20,6 +23,17 @@ from porch.server.settings import Settings
 from porch.server.state import ConnectionConfig, ServerState
 
 ROOT = Path(__file__).resolve().parent.parent
+# In CI (CI set), a test whose tool is missing fails instead of skipping: CI must install it.
+IN_CI = bool(os.environ.get("CI"))
+
+
+def needs_tool(name: str) -> pytest.MarkDecorator:
+    """Skip a test locally when the program `name` is not installed; in CI, let it fail."""
+    return pytest.mark.skipif(
+        shutil.which(name) is None and not IN_CI, reason=f"{name} is not installed"
+    )
+
+
 PORCH = [sys.executable, "-m", "porch"]
 
 

@@ -53,7 +53,9 @@ GET = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
 
 
 def test_sync_response() -> None:
-    data = exchange(lambda head, body: Response(200, [(b"content-type", b"text/plain")], b"hi"), GET)
+    data = exchange(
+        lambda head, body: Response(200, [(b"content-type", b"text/plain")], b"hi"), GET
+    )
     assert data == (
         b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n"
         + HEADER_LINES
@@ -192,7 +194,9 @@ def test_read_past_the_limit_raises_413() -> None:
 
     async def main() -> None:
         async with Wire(App(handler), limit_request_body=4) as wire:
-            wire.send(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+            wire.send(
+                b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
+            )
             await wire.settle(5)
             wire.send(b"3\r\ndef\r\n")
             data = await wire.wait_closed()
@@ -227,7 +231,7 @@ def test_large_file_region_on_a_real_socket(tmp_path: Path) -> None:
     path.write_bytes(content)
 
     def handler(head: RequestHead, body: Any) -> Response:
-        return Response(200, [], FileRegion(open(path, "rb"), 1000, len(content) - 2000))  # noqa: SIM115
+        return Response(200, [], FileRegion(open(path, "rb"), 1000, len(content) - 2000))
 
     with serve(App(handler)) as server, httpx.Client() as client:
         for _ in range(2):
@@ -248,7 +252,7 @@ def test_head_does_not_read_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(porch.server.cycle, "_read_exactly", counting)
 
     def handler(head: RequestHead, body: Any) -> Response:
-        return Response(200, [], FileRegion(open(path, "rb"), 0, 1_000_000))  # noqa: SIM115
+        return Response(200, [], FileRegion(open(path, "rb"), 0, 1_000_000))
 
     data = exchange(handler, b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n" + GET, count=2)
     head, get = parse_responses(data, ["HEAD", "GET"])[0]
@@ -282,7 +286,9 @@ def test_sync_iterator_body_and_close() -> None:
             closed.append("closed")
 
     data = exchange(lambda head, body: Response(200, [], Body()), GET)
-    assert data.endswith(b"transfer-encoding: chunked\r\n" + HEADER_LINES + b"\r\n1\r\na\r\n2\r\nbc\r\n0\r\n\r\n")
+    assert data.endswith(
+        b"transfer-encoding: chunked\r\n" + HEADER_LINES + b"\r\n1\r\na\r\n2\r\nbc\r\n0\r\n\r\n"
+    )
     assert closed == ["closed"]
 
 
@@ -451,7 +457,9 @@ def test_failure_after_the_first_chunk_closes() -> None:
 def test_e2e_native_app() -> None:
     async def handler(head: RequestHead, body: Any) -> Response:
         data = await body.read()
-        return Response(200, [(b"content-type", b"text/plain")], b"%s %s" % (head.method.encode(), data))
+        return Response(
+            200, [(b"content-type", b"text/plain")], b"%s %s" % (head.method.encode(), data)
+        )
 
     with serve(App(handler)) as server, httpx.Client(base_url=server.url) as client:
         assert client.post("/", content=b"payload").text == "POST payload"

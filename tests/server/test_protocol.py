@@ -7,7 +7,6 @@ against the same application written for each interface (`tests/server/apps.py`)
 
 import asyncio
 import http.client
-import shutil
 import socket
 import subprocess
 import threading
@@ -19,7 +18,7 @@ import pytest
 from porch.server.protocol import MAX_PIPELINED, HTTPProtocol
 from tests.server.apps import BIG_CHUNKS, INTERFACES, SECRET, Recorder, make_app
 from tests.server.wire import HEADER_LINES, Wire, parse_responses, run, wait_until
-from tests.support import FakeTransport, RawClient, serve
+from tests.support import FakeTransport, RawClient, needs_tool, serve
 
 
 @pytest.fixture(params=INTERFACES)
@@ -765,7 +764,7 @@ def test_e2e_http_10(app: object) -> None:
         assert data.endswith(b"\r\n\r\nonetwothree")
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@needs_tool("curl")
 def test_e2e_curl_expect_100_continue(app: object, tmp_path: object) -> None:
     with serve(app) as server:
         result = subprocess.run(

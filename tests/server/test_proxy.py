@@ -19,7 +19,9 @@ def apply(
 
 
 def test_trusted_peer_x_forwarded() -> None:
-    head = apply("127.0.0.1", [(b"x-forwarded-for", b"203.0.113.7"), (b"x-forwarded-proto", b"https")])
+    head = apply(
+        "127.0.0.1", [(b"x-forwarded-for", b"203.0.113.7"), (b"x-forwarded-proto", b"https")]
+    )
     assert head.client == ("203.0.113.7", 0)
     assert head.scheme == "https"
 
@@ -80,7 +82,12 @@ def test_unknown_proto_is_ignored() -> None:
 def test_forwarded_header() -> None:
     head = apply(
         "127.0.0.1",
-        [(b"forwarded", b'for=192.0.2.60;proto=https;by=203.0.113.43, for="[2001:db8:cafe::17]:4711"')],
+        [
+            (
+                b"forwarded",
+                b'for=192.0.2.60;proto=https;by=203.0.113.43, for="[2001:db8:cafe::17]:4711"',
+            )
+        ],
     )
     assert head.client == ("2001:db8:cafe::17", 0)
     assert head.scheme == "https"

@@ -19,8 +19,6 @@ import pytest
 
 from tests.support import PorchProcess
 
-pytest.importorskip("redbot")
-
 REDBOT = r"""
 import json, sys
 from configparser import ConfigParser

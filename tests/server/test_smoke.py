@@ -6,7 +6,13 @@ from tests.support import RawClient, make_protocol, serve
 
 
 async def hello(scope, receive, send):
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"hi"})
 
 
@@ -34,6 +40,6 @@ def test_fake_transport_round_trip():
 def test_raw_client_reads_error():
     with serve(hello) as server, RawClient(server.port) as client:
         client.send(b"GET / HTTP/1.1\r\n\r\n")
-        status, headers, body = client.read_response()
+        status, _, _ = client.read_response()
         assert status == 400
         assert client.is_closed()

@@ -9,7 +9,6 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -23,7 +22,7 @@ from porch.http.native import FileRegion, RequestHead, Response
 from porch.server import files as files_module
 from porch.server.files import FileCache, file_response
 from porch.server.static import StaticFiles
-from tests.support import PorchProcess, RawClient, serve
+from tests.support import PorchProcess, RawClient, needs_tool, serve
 
 OLD = time.time() - 3600  # an mtime old enough for the small-file cache to keep the bytes
 TEXT = b"".join(b"line %04d of a text file\n" % i for i in range(4000))  # ~100 KB, compressible
@@ -878,7 +877,7 @@ def test_porch_serve_subprocess(root: Path, big: bytes) -> None:
         assert traversal[0] == 404 and b"SECRET" not in traversal[2]
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@needs_tool("curl")
 def test_curl_range_request(site, big: bytes) -> None:
     result = subprocess.run(
         ["curl", "-s", "-S", "-r", "1000-1999", "-D", "-", "-o", "-", site.url + "/big.bin"],

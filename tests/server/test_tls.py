@@ -1,6 +1,5 @@
 """TLS (`porch/server/tls.py`): certificates, ALPN, and the https scheme on every interface."""
 
-import shutil
 import socket
 import ssl
 import subprocess
@@ -16,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from porch.http.native import RequestHead, Response
 from porch.server.settings import Settings
 from porch.server.tls import make_ssl_context
-from tests.support import serve
+from tests.support import needs_tool, serve
 
 
 class Certificates:
@@ -134,7 +133,7 @@ def test_plain_http_on_a_tls_port_is_refused(certs: Certificates) -> None:
             assert client.get(server.url).status_code == 200
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@needs_tool("curl")
 def test_curl_over_tls(certs: Certificates) -> None:
     with serve(asgi_app, **certs.settings()) as server:
         result = subprocess.run(
