@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,12 @@ def test_parse_value_of_a_list_and_field_lookup():
     assert parse_value(field_named("reload_dirs"), os.pathsep.join(["a", "", "b"])) == ["a", "b"]
     with pytest.raises(KeyError):
         field_named("nonexistent")
+
+
+def test_every_setting_is_documented() -> None:
+    # docs/server.md's reference names each setting's flag and environment variable.
+    text = (Path(__file__).resolve().parents[2] / "docs" / "server.md").read_text()
+    for item in dataclasses.fields(Settings):
+        assert f"`{env_name(item.name)}`" in text, item.name
+        if item.metadata["flags"]:
+            assert f"`{flag_name(item)}" in text, item.name
