@@ -5,7 +5,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from porch.http.errors import ClientDisconnected, HTTPError
-from porch.http.native import FileRegion, RawHeaders
+from porch.http.native import FileRegion
 from porch.server.adapters import app_failed, start_task
 from porch.server.cycle import Cycle
 from porch.server.h1 import InvalidResponse, ParsedRequest
@@ -19,18 +19,19 @@ if TYPE_CHECKING:
 class ASGICycle(Cycle):
     """A cycle with the ASGI `receive` and `send` callables."""
 
-    __slots__ = ("_end_waiter", "_final_body_sent", "_start_message")
+    __slots__ = ("_final_body_sent", "_start_message")
 
     def __init__(self, protocol: "HTTPProtocol", request: ParsedRequest) -> None:
         super().__init__(protocol, request)
         self._start_message: Message | None = None
         self._final_body_sent = False  # the last http.request message went out
-        self._end_waiter: asyncio.Future[None] | None = None
 
     async def receive(self) -> Message:
         """The next http.request message; http.disconnect once there is nothing more."""
         if self._final_body_sent or self.response_complete or self.protocol.closed:
-            await self._wait_for_end()
+            # After the body, receive() waits for the client to go or the response to end,
+            # which is how applications listen for a disconnect while they stream.
+            await self.wait_for_end()
             return {"type": "http.disconnect"}
         if self.body_complete and self._body_error is None:
             # PERF: a body that has all arrived (most requests have none) needs no waiting.
@@ -45,32 +46,6 @@ class ASGICycle(Cycle):
         if not more:
             self._final_body_sent = True
         return {"type": "http.request", "body": body, "more_body": more}
-
-    async def _wait_for_end(self) -> None:
-        # After the body, receive() waits for the client to go or the response to end,
-        # which is how applications listen for a disconnect while they stream.
-        if self.response_complete or self.protocol.closed:
-            return
-        if self._end_waiter is None:
-            self._end_waiter = self.protocol.loop.create_future()
-        await self._end_waiter
-
-    def _wake_end_waiter(self) -> None:
-        waiter = self._end_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def disconnected(self) -> None:
-        super().disconnected()
-        self._wake_end_waiter()
-
-    def _complete(self) -> None:
-        super()._complete()
-        self._wake_end_waiter()
-
-    def fail(self, exc: BaseException | None = None) -> None:
-        super().fail(exc)
-        self._wake_end_waiter()
 
     async def send(self, message: Message) -> None:
         """Take one http.response.* message from the application."""
@@ -120,11 +95,16 @@ class ASGICycle(Cycle):
         start = self._start_message
         assert start is not None
         try:
-            status = int(start["status"])
-            headers: RawHeaders = [(bytes(k), bytes(v)) for k, v in start.get("headers", ())]
+            status = start["status"]
+            if status.__class__ is not int:
+                status = int(status)
+            # PERF: the pairs go to the encoder as they are; it checks every name and value.
+            self.start_response(status, start.get("headers", ()), body_length)
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidResponse(f"ASGI: malformed 'http.response.start': {exc}") from None
-        self.start_response(status, headers, body_length)
+            raise InvalidResponse(
+                f"ASGI: malformed 'http.response.start' (status an int, headers pairs of "
+                f"bytes): {type(exc).__name__}: {exc}"
+            ) from None
 
 
 def _as_bytes(body: Any) -> bytes:
@@ -173,8 +153,7 @@ class ASGIAdapter:
 
     def run(self, cycle: Cycle) -> None:
         """Start the application on a request."""
-        assert isinstance(cycle, ASGICycle)
-        cycle.task = start_task(self.loop, self._call(cycle))
+        cycle.task = start_task(self.loop, self._call(cycle))  # type: ignore[arg-type]
 
     async def _call(self, cycle: ASGICycle) -> None:
         try:

@@ -52,6 +52,7 @@ class Cycle:
         "_buffered",
         "_chunks",
         "_continue_pending",
+        "_end_waiter",
         "_framing",
         "_head",
         "_remaining",
@@ -83,6 +84,8 @@ class Cycle:
         self.body_complete = not request.has_body
         self._body_error: HTTPError | None = None
         self._body_waiter: asyncio.Future[None] | None = None
+        # Woken when the response completes or the client leaves (see wait_for_end).
+        self._end_waiter: asyncio.Future[None] | None = None
         self._continue_pending = request.expect_continue and request.has_body
         # The response going out.
         self.response_started = False
@@ -122,6 +125,21 @@ class Cycle:
         """The client went away: wake whatever waits for it."""
         if self._body_waiter is not None:
             self._wake_body_reader()
+        if self._end_waiter is not None:
+            self._wake_end_waiter()
+
+    async def wait_for_end(self) -> None:
+        """Wait until the response is complete or the client has gone."""
+        if self.response_complete or self.protocol.closed:
+            return
+        if self._end_waiter is None:
+            self._end_waiter = self.protocol.loop.create_future()
+        await self._end_waiter
+
+    def _wake_end_waiter(self) -> None:
+        waiter = self._end_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _wake_body_reader(self) -> None:
         waiter = self._body_waiter
@@ -274,6 +292,8 @@ class Cycle:
             )
             self.keep_alive = False
         self.response_complete = True
+        if self._end_waiter is not None:
+            self._wake_end_waiter()
         self.protocol.cycle_done(self)
 
     async def drain(self) -> None:
@@ -324,6 +344,8 @@ class Cycle:
         self.keep_alive = False
         self._head = b""
         self.response_complete = True
+        if self._end_waiter is not None:
+            self._wake_end_waiter()
         self.protocol.cycle_done(self)
 
     def send_error(

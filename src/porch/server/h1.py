@@ -139,6 +139,8 @@ class RequestParser:
         "_headers",
         "_host",
         "_host_count",
+        "_max_head",
+        "_max_headers",
         "_parser",
         "_pending_bytes",
         "_state",
@@ -152,24 +154,11 @@ class RequestParser:
         self._parser = httptools.HttpRequestParser(self)
         self._events: list[object] = []
         self._failed = False
+        self._max_headers = self.limits.header_count
+        self._max_head = self.limits.header_size
+        self.on_message_begin()  # the per-request state, fresh
         self._state = _BETWEEN
         self._begun_in_chunk = False
-        # Bytes fed that completed nothing: of an unfinished head, of chunk framing since the
-        # last piece of body, or of empty lines between requests.
-        self._pending_bytes = 0
-        self._body_bytes = 0
-        self._reset_head()
-
-    def _reset_head(self) -> None:
-        self._url = b""
-        self._headers: RawHeaders = []
-        self._header_count = 0
-        self._head_bytes = 0
-        self._host: bytes | None = None
-        self._host_count = 0
-        self._transfer_encoding: bytes | None = None
-        self._expect: bytes | None = None
-        self._content_length: int | None = None
 
     @property
     def in_head(self) -> bool:
@@ -270,11 +259,21 @@ class RequestParser:
     # httptools callbacks. PERF: these run for every request; keep them lean.
 
     def on_message_begin(self) -> None:
-        self._reset_head()
         self._state = _HEAD
         self._begun_in_chunk = True
+        # Bytes fed that completed nothing: of an unfinished head, of chunk framing since the
+        # last piece of body, or of empty lines between requests.
         self._pending_bytes = 0
         self._body_bytes = 0
+        self._url = b""
+        self._headers: RawHeaders = []
+        self._header_count = 0
+        self._head_bytes = 0
+        self._host: bytes | None = None
+        self._host_count = 0
+        self._transfer_encoding: bytes | None = None
+        self._expect: bytes | None = None
+        self._content_length: int | None = None
 
     def on_url(self, url: bytes) -> None:
         # llhttp may deliver the target in pieces.
@@ -284,10 +283,10 @@ class RequestParser:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
-        if self._header_count > self.limits.header_count:
+        if self._header_count > self._max_headers:
             raise ProtocolError(431, "Too many header fields")
         self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > self.limits.header_size:
+        if self._head_bytes > self._max_head:
             raise ProtocolError(431, "Request header fields too large")
         name = name.lower()
         raw = value

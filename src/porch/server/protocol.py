@@ -69,6 +69,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.deadline = 0.0
         self._deadline_kind = NO_DEADLINE
         self._cycle_class = self.config.adapter.cycle_class
+        self._root_path = self.config.root_path
+        self._proxy = self.config.proxy
 
     # asyncio callbacks.
 
@@ -102,7 +104,14 @@ class HTTPProtocol(asyncio.Protocol):
                     self._receiving = None
             elif cls is ParsedRequest:
                 cycle = self._cycle_class(self, event)  # type: ignore[arg-type]
-                self._prepare(cycle)
+                # What the connection knows of the request (PERF: inline, once per request).
+                head = cycle.head
+                head.client = self.client
+                head.server = self.server
+                head.scheme = self.scheme
+                head.root_path = self._root_path
+                if self._proxy is not None:
+                    self._proxy.apply(head)
                 self._queue.append(cycle)
                 self._receiving = None if cycle.body_complete else cycle
             else:
@@ -192,20 +201,16 @@ class HTTPProtocol(asyncio.Protocol):
             return
         if self._reading_paused:
             self.body_consumed()
-        if not self._dispatching:
+        if self._dispatching:
+            return
+        if self._queue or self._error is not None or self.closing or self.parser.in_head:
             self._dispatch()
+        else:
+            # PERF: nothing waits behind the response (the usual case): wait for the next.
+            self._deadline_kind = IDLE_DEADLINE
+            self.deadline = self.clock.now + self.config.timeout_keep_alive
 
     # Internals.
-
-    def _prepare(self, cycle: Cycle) -> None:
-        head = cycle.head
-        head.client = self.client
-        head.server = self.server
-        head.scheme = self.scheme
-        head.root_path = self.config.root_path
-        proxy = self.config.proxy
-        if proxy is not None:
-            proxy.apply(head)
 
     def _dispatch(self) -> None:
         """Run queued requests, in order, until one is in flight or none is left."""
