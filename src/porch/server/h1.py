@@ -105,6 +105,11 @@ class Limits:
 # reg-name, IPv4 or a bracketed IP literal, then an optional port (RFC 9110 §7.2, RFC 3986).
 _HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
 _GOOD_HOSTS: set[bytes] = set()  # Host values already found valid
+# PERF: the method names llhttp knows, decoded once.
+_METHODS = {
+    name.encode(): name
+    for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
+}
 # Where the parser is: between requests, in a head, or in a body (after the head).
 _BETWEEN, _HEAD, _BODY = 0, 1, 2
 # Bytes of empty lines tolerated between requests (RFC 9112 §2.2 asks for at least one).
@@ -355,7 +360,14 @@ class RequestParser:
         self._headers = _TRAILERS
         self._events.append(
             ParsedRequest(
-                RequestHead(method.decode("ascii"), url, raw_path, query, headers, http_version),
+                RequestHead(
+                    _METHODS.get(method) or method.decode("ascii"),
+                    url,
+                    raw_path,
+                    query,
+                    headers,
+                    http_version,
+                ),
                 parser.should_keep_alive(),
                 expect_continue,
                 chunked or bool(content_length),
