@@ -1,5 +1,53 @@
-"""Porch: a fast Python web server and full-stack web framework in one package."""
+"""Porch: a fast Python web server and full-stack web framework in one package.
 
-__version__ = "0.1.0"
+The framework's names are imported on first use, so that the server alone (`porch serve`,
+`porch run` of another framework's application) does not load them.
+"""
 
-__all__ = ["__version__"]
+from typing import TYPE_CHECKING, Any
+
+from porch.version import __version__
+
+if TYPE_CHECKING:
+    from porch.web import (
+        App,
+        FileResponse,
+        HTMLResponse,
+        HTTPError,
+        JSONResponse,
+        PlainTextResponse,
+        RedirectResponse,
+        Request,
+        Response,
+        Router,
+        StreamingResponse,
+        abort,
+        redirect,
+        render,
+    )
+
+__all__ = [
+    "App",
+    "FileResponse",
+    "HTMLResponse",
+    "HTTPError",
+    "JSONResponse",
+    "PlainTextResponse",
+    "RedirectResponse",
+    "Request",
+    "Response",
+    "Router",
+    "StreamingResponse",
+    "__version__",
+    "abort",
+    "redirect",
+    "render",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        import porch.web
+
+        return getattr(porch.web, name)
+    raise AttributeError(f"module 'porch' has no attribute {name!r}")

@@ -9,9 +9,9 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from porch import __version__
 from porch.server.launch import ConfigError, run
 from porch.server.settings import Settings, env_name, value_type
+from porch.version import __version__
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 

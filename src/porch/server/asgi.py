@@ -5,7 +5,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from porch.http.errors import ClientDisconnected, HTTPError
-from porch.http.native import FileRegion
+from porch.http.native import FileRegion, RequestHead
 from porch.server.adapters import app_failed, start_task
 from porch.server.cycle import Cycle
 from porch.server.h1 import InvalidResponse, ParsedRequest
@@ -127,29 +127,7 @@ class ASGIAdapter:
 
     def scope(self, cycle: Cycle) -> Scope:
         """The `http` scope of a request."""
-        head = cycle.head
-        root_path = head.root_path
-        scope: Scope = {
-            "type": "http",
-            # Fresh dicts: middleware may write into a scope, and no other request may see it.
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": head.http_version,
-            "server": head.server,
-            "client": head.client,
-            "scheme": head.scheme,
-            "method": head.method,
-            # uvicorn, Starlette and the spec's WSGI notes agree: path includes root_path.
-            "root_path": root_path,
-            "path": root_path + head.path if root_path else head.path,
-            "raw_path": root_path.encode() + head.raw_path if root_path else head.raw_path,
-            "query_string": head.query,
-            "headers": head.headers,
-            "extensions": {"http.response.pathsend": {}},
-        }
-        state = self.lifespan.state
-        if state is not None:
-            scope["state"] = state.copy()
-        return scope
+        return http_scope(cycle.head, self.lifespan.state)
 
     def run(self, cycle: Cycle) -> None:
         """Start the application on a request."""
@@ -183,3 +161,28 @@ class ASGIAdapter:
     async def shutdown(self) -> None:
         """Run lifespan shutdown."""
         await self.lifespan.shutdown()
+
+
+def http_scope(head: RequestHead, state: dict[str, Any] | None = None) -> Scope:
+    """The ASGI `http` scope of a request head (with a copy of the lifespan `state`)."""
+    root_path = head.root_path
+    scope: Scope = {
+        "type": "http",
+        # Fresh dicts: middleware may write into a scope, and no other request may see it.
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": head.http_version,
+        "server": head.server,
+        "client": head.client,
+        "scheme": head.scheme,
+        "method": head.method,
+        # uvicorn, Starlette and the spec's WSGI notes agree: path includes root_path.
+        "root_path": root_path,
+        "path": root_path + head.path if root_path else head.path,
+        "raw_path": root_path.encode() + head.raw_path if root_path else head.raw_path,
+        "query_string": head.query,
+        "headers": head.headers,
+        "extensions": {"http.response.pathsend": {}},
+    }
+    if state is not None:
+        scope["state"] = state.copy()
+    return scope

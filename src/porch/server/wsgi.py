@@ -16,14 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
-from porch import __version__
 from porch.http.errors import ClientDisconnected, HTTPError
-from porch.http.native import FileRegion, RawHeaders
+from porch.http.native import FileRegion, RawHeaders, RequestHead
 from porch.http.status import reason_phrase
 from porch.server.adapters import NoLifespan, app_failed
 from porch.server.cycle import Cycle
 from porch.server.h1 import InvalidResponse
 from porch.server.types import ExcInfo, WSGIApp
+from porch.version import __version__
 
 logger = logging.getLogger("porch.error")
 T = TypeVar("T")
@@ -298,60 +298,12 @@ class WSGIAdapter:
 
     def environ(self, cycle: Cycle) -> dict[str, Any]:
         """The PEP 3333 environ of a request."""
-        head = cycle.head
-        script_name = head.root_path.rstrip("/")
-        # PEP 3333: the decoded path's bytes, as latin-1 text.
-        path = unquote_to_bytes(head.raw_path).decode("latin-1")
-        if script_name and (path == script_name or path.startswith(script_name + "/")):
-            path = path[len(script_name) :]
-        server = head.server or ("", None)
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": head.method,
-            "SCRIPT_NAME": script_name,
-            "PATH_INFO": path,
-            "QUERY_STRING": head.query.decode("latin-1"),
-            "RAW_URI": head.target.decode("latin-1"),
-            "REQUEST_URI": head.target.decode("latin-1"),
-            "SERVER_NAME": server[0],
-            "SERVER_PORT": str(server[1]) if server[1] is not None else "0",
-            "SERVER_PROTOCOL": "HTTP/" + head.http_version,
-            "SERVER_SOFTWARE": SERVER_SOFTWARE,
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": head.scheme,
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": self.multiprocess,
-            "wsgi.run_once": False,
-            "wsgi.input_terminated": True,
-            "wsgi.file_wrapper": FileWrapper,
-        }
-        if head.client is not None:
-            environ["REMOTE_ADDR"], port = head.client
-            environ["REMOTE_PORT"] = str(port)
-        for name, value in head.headers:
-            if b"_" in name:
-                # CGI turns '-' into '_': a header spelled with '_' could pass for another.
-                continue
-            text = value.decode("latin-1")
-            if name == b"content-type":
-                # Repeated, the first counts, as ASGI frameworks read it (gunicorn's 041).
-                environ.setdefault("CONTENT_TYPE", text)
-                continue
-            if name == b"content-length":
-                environ["CONTENT_LENGTH"] = text
-                continue
-            key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-            if key in environ:
-                separator = "; " if key == "HTTP_COOKIE" else ","
-                environ[key] = environ[key] + separator + text
-            else:
-                environ[key] = text
         if cycle.body_complete:
             # PERF: a body that has all arrived is handed over whole, no thread hops to read it.
-            environ["wsgi.input"] = io.BytesIO(cycle.take_body())
+            wsgi_input: IO[bytes] = io.BytesIO(cycle.take_body())
         else:
-            environ["wsgi.input"] = io.BufferedReader(WSGIInput(cycle, self.loop))
-        return environ
+            wsgi_input = io.BufferedReader(WSGIInput(cycle, self.loop))
+        return build_environ(cycle.head, wsgi_input, self.multiprocess)
 
     def run(self, cycle: Cycle) -> None:
         """Hand a request to the pool."""
@@ -369,3 +321,58 @@ class WSGIAdapter:
         gives running threads a moment, then exits without them.
         """
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def build_environ(
+    head: RequestHead, wsgi_input: IO[bytes], multiprocess: bool = False
+) -> dict[str, Any]:
+    """The PEP 3333 environ of a request head, reading its body from `wsgi_input`."""
+    script_name = head.root_path.rstrip("/")
+    # PEP 3333: the decoded path's bytes, as latin-1 text.
+    path = unquote_to_bytes(head.raw_path).decode("latin-1")
+    if script_name and (path == script_name or path.startswith(script_name + "/")):
+        path = path[len(script_name) :]
+    server = head.server or ("", None)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": head.method,
+        "SCRIPT_NAME": script_name,
+        "PATH_INFO": path,
+        "QUERY_STRING": head.query.decode("latin-1"),
+        "RAW_URI": head.target.decode("latin-1"),
+        "REQUEST_URI": head.target.decode("latin-1"),
+        "SERVER_NAME": server[0],
+        "SERVER_PORT": str(server[1]) if server[1] is not None else "0",
+        "SERVER_PROTOCOL": "HTTP/" + head.http_version,
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": head.scheme,
+        "wsgi.input": wsgi_input,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": multiprocess,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": FileWrapper,
+    }
+    if head.client is not None:
+        environ["REMOTE_ADDR"], port = head.client
+        environ["REMOTE_PORT"] = str(port)
+    for name, value in head.headers:
+        if b"_" in name:
+            # CGI turns '-' into '_': a header spelled with '_' could pass for another.
+            continue
+        text = value.decode("latin-1")
+        if name == b"content-type":
+            # Repeated, the first counts, as ASGI frameworks read it (gunicorn's 041).
+            environ.setdefault("CONTENT_TYPE", text)
+            continue
+        if name == b"content-length":
+            environ["CONTENT_LENGTH"] = text
+            continue
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        if key in environ:
+            separator = "; " if key == "HTTP_COOKIE" else ","
+            environ[key] = environ[key] + separator + text
+        else:
+            environ[key] = text
+    return environ

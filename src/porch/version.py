@@ -1,0 +1,3 @@
+"""Porch's version."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,149 @@
+"""Calling handlers: which arguments they take, and what their return values become.
+
+A handler's signature is read once, when its route is added: a parameter named `request` (or
+annotated `Request`) gets the request, one named like a path parameter gets its converted value,
+and one with a default is left to it. Anything else is an error at once, not at request time.
+
+Return values: `str` is HTML, `bytes` application/octet-stream, dict/list/dataclass/msgspec
+struct JSON, a `Response` itself, `(body, status)` or `(body, status, headers)`, `None` 204.
+"""
+
+import asyncio
+import contextvars
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from typing import Any
+
+import msgspec
+
+from porch.http.headers import HeaderBlock
+from porch.http.native import Response as NativeResponse
+from porch.web.request import Request
+from porch.web.responses import (
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    encode_json,
+)
+from porch.web.routing import RouteError
+
+# PERF: the headers of the common answers, checked and encoded once for all responses.
+HTML_HEADERS = HeaderBlock([(b"content-type", b"text/html; charset=utf-8")])
+JSON_HEADERS = HeaderBlock([(b"content-type", b"application/json")])
+BYTES_HEADERS = HeaderBlock([(b"content-type", b"application/octet-stream")])
+NO_CONTENT = NativeResponse(204, HeaderBlock([]), b"")
+
+
+class Handler:
+    """A route's endpoint with its arguments worked out."""
+
+    __slots__ = ("endpoint", "is_async", "name", "path_args", "wants_request")
+
+    def __init__(self, endpoint: Callable[..., Any], path_params: set[str]) -> None:
+        self.endpoint = endpoint
+        self.name = getattr(endpoint, "__qualname__", repr(endpoint))
+        target = endpoint.func if isinstance(endpoint, functools.partial) else endpoint
+        call = getattr(target, "__call__", None)  # noqa: B004 - callable objects count too
+        self.is_async = inspect.iscoroutinefunction(target) or (
+            not inspect.isfunction(target) and inspect.iscoroutinefunction(call)
+        )
+        self.wants_request: str | None = None
+        path_args: list[str] = []
+        try:
+            hints = typing.get_type_hints(target)
+        except Exception:
+            hints = {}
+        for parameter in inspect.signature(endpoint).parameters.values():
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            if parameter.name == "request" or hints.get(parameter.name) is Request:
+                self.wants_request = parameter.name
+            elif parameter.name in path_params:
+                path_args.append(parameter.name)
+            elif parameter.default is parameter.empty:
+                raise RouteError(
+                    f"{self.name}: parameter {parameter.name!r} is neither the request nor a "
+                    f"path parameter ({', '.join(sorted(path_params)) or 'none'}); give it a "
+                    "default or rename it"
+                )
+        self.path_args = tuple(path_args)
+
+    def arguments(self, request: Request) -> dict[str, Any]:
+        """The keyword arguments for one call."""
+        params = request.path_params
+        kwargs = {name: params[name] for name in self.path_args}
+        if self.wants_request is not None:
+            kwargs[self.wants_request] = request
+        return kwargs
+
+    async def call(self, request: Request, executor: Executor | None) -> Any:
+        """Call the endpoint: on the loop if it is async, in a worker thread if not."""
+        kwargs = self.arguments(request) if self.path_args or self.wants_request else {}
+        if self.is_async:
+            return await self.endpoint(**kwargs)
+        loop = asyncio.get_running_loop()
+        request.loop = loop
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(
+            executor, functools.partial(context.run, self.endpoint, **kwargs)
+        )
+
+
+def to_native(value: Any, request: Request) -> NativeResponse:
+    """The native response for what a handler returned."""
+    cls = value.__class__
+    # PERF: the most common answers skip the Response classes altogether.
+    if cls is str:
+        return NativeResponse(200, HTML_HEADERS, value.encode())
+    if cls is dict or cls is list:
+        return NativeResponse(200, JSON_HEADERS, encode_json(value))
+    if isinstance(value, Response):
+        return value.finish(request)
+    if cls is bytes:
+        return NativeResponse(200, BYTES_HEADERS, value)
+    if value is None:
+        return NO_CONTENT
+    if isinstance(value, NativeResponse):
+        return value
+    return make_response(value, request).finish(request)
+
+
+def make_response(value: Any, request: Request | None = None) -> Response:
+    """A Response object for what a handler (or hook) returned."""
+    if isinstance(value, Response):
+        return value
+    if isinstance(value, tuple):
+        if not 2 <= len(value) <= 3:
+            raise TypeError("a handler returns (body, status) or (body, status, headers)")
+        response = make_response(value[0], request)
+        response.status = int(value[1])
+        if len(value) == 3:
+            headers = value[2]
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            for name, text in items:
+                response.headers[name] = text
+        return response
+    if isinstance(value, str):
+        return HTMLResponse(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return Response(bytes(value), media_type="application/octet-stream")
+    if value is None:
+        return Response(b"", 204)
+    if isinstance(value, NativeResponse):
+        response = Response(b"", value.status)
+        response.headers.raw.extend(value.headers)
+        response.body = value.body
+        return response
+    render = getattr(value, "__porch_response__", None)
+    if render is not None:  # render(): a template to be rendered with the request
+        return make_response(render(request), request)
+    if isinstance(value, (dict, list, msgspec.Struct)) or dataclasses.is_dataclass(value):
+        return JSONResponse(value)
+    raise TypeError(
+        f"a handler returned a {type(value).__name__}: return a str, bytes, dict, list, "
+        "dataclass, Response, (body, status[, headers]) or None"
+    )

@@ -1,0 +1,257 @@
+"""Responses: what handlers return, and how each becomes the server's native Response.
+
+Every response class renders its content to bytes (or keeps a stream or a file) at once; it
+becomes a `porch.http.Response` in `finish(request)`, where what depends on the request is
+decided: the Secure flag of cookies on HTTPS, and the conditional and range handling of files.
+"""
+
+import asyncio
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import msgspec
+
+from porch.http.cookies import format_set_cookie
+from porch.http.native import Body
+from porch.http.native import Response as NativeResponse
+from porch.web.datastructures import MutableHeaders
+
+if TYPE_CHECKING:
+    from porch.web.request import Request
+
+HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+_json_encode = msgspec.json.Encoder().encode
+
+
+def encode_json(content: Any) -> bytes:
+    """JSON bytes for dicts, lists, dataclasses, msgspec structs, datetimes, UUIDs…"""
+    return _json_encode(content)
+
+
+class Response:
+    """A response with a body known at once: content, status, headers and media type."""
+
+    media_type: str | None = None
+    charset = "utf-8"
+
+    def __init__(
+        self,
+        content: Any = b"",
+        status: int = 200,
+        headers: HeadersLike = None,
+        media_type: str | None = None,
+    ) -> None:
+        self.status = status
+        self.headers = MutableHeaders([])
+        if headers is not None:
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            for name, value in items:
+                self.headers.append(name, value)
+        self.body: Body = self.render(content)
+        self._cookies: list[tuple[str, dict[str, Any]]] | None = None
+        media_type = media_type or self.media_type
+        if media_type is not None and "content-type" not in self.headers:
+            if media_type.startswith("text/") and "charset=" not in media_type:
+                media_type = f"{media_type}; charset={self.charset}"
+            self.headers.append("content-type", media_type)
+
+    @property
+    def status_code(self) -> int:
+        """The status (Starlette's name for it)."""
+        return self.status
+
+    def render(self, content: Any) -> Body:
+        """The body bytes for `content` (str is encoded with the charset)."""
+        if content is None:
+            return b""
+        if isinstance(content, bytes):
+            return content
+        if isinstance(content, str):
+            return content.encode(self.charset)
+        if isinstance(content, (bytearray, memoryview)):
+            return bytes(content)
+        raise TypeError(f"{type(self).__name__} cannot send a {type(content).__name__}")
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        max_age: int | None = None,
+        expires: datetime | float | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool | None = None,
+        httponly: bool = True,
+        samesite: str | None = "lax",
+    ) -> None:
+        """Set a cookie: HttpOnly and SameSite=Lax by default, Secure when served over HTTPS."""
+        # Checked now, so that a bad cookie fails where it is set, not after the handler.
+        format_set_cookie(key, value, path=path, domain=domain, samesite=samesite)
+        if self._cookies is None:
+            self._cookies = []
+        self._cookies.append(
+            (
+                key,
+                {
+                    "value": value,
+                    "max_age": max_age,
+                    "expires": expires,
+                    "path": path,
+                    "domain": domain,
+                    "secure": secure,
+                    "httponly": httponly,
+                    "samesite": samesite,
+                },
+            )
+        )
+
+    def delete_cookie(self, key: str, path: str = "/", domain: str | None = None) -> None:
+        """Tell the client to forget a cookie."""
+        self.set_cookie(key, "", max_age=0, expires=0, path=path, domain=domain)
+
+    def finish(self, request: "Request") -> NativeResponse:
+        """The native response for `request`."""
+        if self._cookies:
+            self._add_cookies(request)
+        return NativeResponse(self.status, self.headers.raw, self.body)
+
+    def _add_cookies(self, request: "Request") -> None:
+        """Set-Cookie headers for the cookies set; Secure, unless said, when on HTTPS."""
+        https = request.scheme == "https"
+        for key, options in self._cookies or ():
+            secure = options.pop("secure")
+            if secure is None:
+                # SameSite=None is refused by browsers without Secure.
+                secure = https or (options["samesite"] or "").lower() == "none"
+            line = format_set_cookie(key, options.pop("value"), secure=secure, **options)
+            self.headers.raw.append((b"set-cookie", line.encode("latin-1")))
+        self._cookies = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.status}>"
+
+
+class HTMLResponse(Response):
+    """A text/html response."""
+
+    media_type = "text/html"
+
+
+class PlainTextResponse(Response):
+    """A text/plain response."""
+
+    media_type = "text/plain"
+
+
+class JSONResponse(Response):
+    """Content encoded as JSON (dicts, lists, dataclasses, msgspec structs…)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> Body:
+        return encode_json(content)
+
+
+class RedirectResponse(Response):
+    """A redirect to `url` (302 by default; 301, 303, 307 and 308 are the others)."""
+
+    def __init__(self, url: str, status: int = 302, headers: HeadersLike = None) -> None:
+        super().__init__(b"", status, headers)
+        # Characters a Location may not carry are percent-encoded; the URL's own stay as they are.
+        self.headers["location"] = quote(url, safe=":/%#?=@[]!$&'()*+,;~")
+
+
+class StreamingResponse(Response):
+    """A body sent as it is produced, from a sync or async iterable of bytes (or str).
+
+    A sync iterable is advanced in a worker thread: it may block (read a file, a database).
+    """
+
+    def __init__(
+        self,
+        content: Iterable[bytes | str] | AsyncIterable[bytes | str],
+        status: int = 200,
+        headers: HeadersLike = None,
+        media_type: str | None = None,
+    ) -> None:
+        self._stream = content
+        super().__init__(b"", status, headers, media_type)
+        self.body = _encoded(content, self.charset)
+
+    def render(self, content: Any) -> Body:
+        return b""
+
+
+async def _encoded(
+    content: Iterable[bytes | str] | AsyncIterable[bytes | str], charset: str
+) -> AsyncIterator[bytes]:
+    if isinstance(content, AsyncIterable):
+        try:
+            async for chunk in content:
+                yield chunk.encode(charset) if isinstance(chunk, str) else chunk
+        finally:
+            close = getattr(content, "aclose", None)
+            if close is not None:
+                await close()
+        return
+    iterator: Iterator[bytes | str] = iter(content)
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            chunk = await loop.run_in_executor(None, next, iterator, _DONE)
+            if chunk is _DONE:
+                break
+            yield chunk.encode(charset) if isinstance(chunk, str) else chunk
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+_DONE: Any = object()
+
+
+class FileResponse(Response):
+    """A file from disk, with the server's ETag, conditional and range handling, sent zero-copy.
+
+    `filename` names the download (Content-Disposition: attachment); `content_disposition_type`
+    may be "inline" to show it in the browser under that name.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        status: int = 200,
+        headers: HeadersLike = None,
+        media_type: str | None = None,
+        filename: str | None = None,
+        content_disposition_type: str = "attachment",
+    ) -> None:
+        super().__init__(b"", status, headers)
+        self.path = os.fspath(path)
+        self.file_media_type = media_type
+        self.filename = filename
+        self.disposition = content_disposition_type
+
+    def finish(self, request: "Request") -> NativeResponse:
+        from porch.server.files import file_response
+
+        if self._cookies:
+            self._add_cookies(request)
+        return file_response(
+            self.path,
+            request.head,
+            content_type=self.file_media_type,
+            headers=self.headers.raw or None,
+            filename=self.filename,
+            disposition=self.disposition,
+        )
+
+
+def redirect(url: str, status: int = 302) -> RedirectResponse:
+    """A redirect to `url`."""
+    return RedirectResponse(url, status)

@@ -1,0 +1,319 @@
+"""Routes: path templates, converters, the route table and URL building.
+
+A template is literal segments and parameters, `<name>` (one segment) or `<converter:name>`.
+The table keeps routes without parameters in a dict keyed by path, and the others in a tree of
+segments, so that finding a route costs the depth of its path, not the number of routes. At
+each level of the tree, literal segments are tried before parameters, and parameters in the
+order their routes were added; a value a converter refuses is no match (404).
+"""
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
+
+_PARAMETER = re.compile(
+    r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*):)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>"
+)
+
+
+class Converter(Protocol):
+    """Turns one URL segment (or, with `regex` spanning '/', a path) into a value and back."""
+
+    regex: str
+
+    def to_python(self, value: str) -> Any:
+        """The value a matched segment stands for; ValueError to refuse it (404)."""
+        ...
+
+    def to_url(self, value: Any) -> str:
+        """The segment for a value, unquoted."""
+        ...
+
+
+class StringConverter:
+    regex = r"[^/]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: Any) -> str:
+        return str(value)
+
+
+class IntConverter:
+    regex = r"[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: Any) -> str:
+        return str(int(value))
+
+
+class FloatConverter:
+    regex = r"[0-9]+(?:\.[0-9]+)?"
+
+    def to_python(self, value: str) -> float:
+        return float(value)
+
+    def to_url(self, value: Any) -> str:
+        return repr(float(value))
+
+
+class PathConverter:
+    regex = r".+"  # spans segments: the rest of the path
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: Any) -> str:
+        return str(value)
+
+
+class UUIDConverter:
+    regex = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+    def to_python(self, value: str) -> uuid.UUID:
+        return uuid.UUID(value)
+
+    def to_url(self, value: Any) -> str:
+        return str(value)
+
+
+class SlugConverter:
+    regex = r"[-a-zA-Z0-9_]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: Any) -> str:
+        return str(value)
+
+
+DEFAULT_CONVERTERS: dict[str, Converter] = {
+    "str": StringConverter(),
+    "int": IntConverter(),
+    "float": FloatConverter(),
+    "path": PathConverter(),
+    "uuid": UUIDConverter(),
+    "slug": SlugConverter(),
+}
+
+
+class RouteError(Exception):
+    """A route that cannot be added (bad template, clashing name) or a URL that cannot be built."""
+
+
+@dataclass
+class Route:
+    """A path template, the methods it answers and the endpoint that answers them."""
+
+    path: str
+    endpoint: Callable[..., Any]
+    methods: frozenset[str]
+    name: str
+    # Filled in when the route is compiled into a table.
+    segments: list[str | tuple[str, Converter]] = field(default_factory=list, repr=False)
+    handler: Any = field(default=None, repr=False)
+
+    def url_path(self, params: dict[str, Any]) -> str:
+        """The path of this route for `params` (each quoted); RouteError if one is missing."""
+        parts = []
+        for segment in self.segments:
+            if isinstance(segment, str):
+                parts.append(segment)
+                continue
+            name, converter = segment
+            if name not in params:
+                raise RouteError(f"url_for({self.name!r}): missing parameter {name!r}")
+            safe = "/" if isinstance(converter, PathConverter) else ""
+            parts.append(quote(converter.to_url(params[name]), safe=safe))
+        return "/" + "/".join(parts) if parts else "/"
+
+
+def parse_template(
+    path: str, converters: dict[str, Converter]
+) -> list[str | tuple[str, Converter]]:
+    """The segments of a template: literal strings and (name, converter) parameters."""
+    if not path.startswith("/"):
+        raise RouteError(f"route path {path!r} must start with '/'")
+    segments: list[str | tuple[str, Converter]] = []
+    names: set[str] = set()
+    pieces = [piece for piece in path.split("/") if piece]
+    if path != "/" and path.endswith("/"):
+        pieces.append("")  # a trailing slash is a last, empty segment: /teams/ is not /teams
+    for index, piece in enumerate(pieces):
+        match = _PARAMETER.fullmatch(piece)
+        if match is None:
+            if "<" in piece or ">" in piece:
+                raise RouteError(f"route path {path!r}: parameters take a whole segment")
+            segments.append(piece)
+            continue
+        kind = match.group("converter") or "str"
+        converter = converters.get(kind)
+        if converter is None:
+            raise RouteError(f"route path {path!r}: unknown converter {kind!r}")
+        name = match.group("name")
+        if name in names:
+            raise RouteError(f"route path {path!r}: parameter {name!r} twice")
+        names.add(name)
+        if isinstance(converter, PathConverter) and index != len(pieces) - 1 - (pieces[-1] == ""):
+            raise RouteError(f"route path {path!r}: a path parameter must come last")
+        segments.append((name, converter))
+    return segments
+
+
+class _Node:
+    """A level of the tree: literal children, parameter children, and routes ending here."""
+
+    __slots__ = ("literal", "methods", "parameters", "patterns", "rest")
+
+    def __init__(self) -> None:
+        self.literal: dict[str, _Node] = {}
+        self.parameters: list[tuple[str, Converter, _Node]] = []
+        self.patterns: dict[int, re.Pattern[str]] = {}
+        self.rest: list[tuple[str, Converter, dict[str, Route]]] = []  # path parameters
+        self.methods: dict[str, Route] | None = None
+
+
+class Match:
+    """The route found for a request, with its converted parameters."""
+
+    __slots__ = ("params", "route")
+
+    def __init__(self, route: Route, params: dict[str, Any]) -> None:
+        self.route = route
+        self.params = params
+
+
+class RouteTable:
+    """All routes of an application, compiled for matching and URL building."""
+
+    def __init__(self) -> None:
+        self.static: dict[str, dict[str, Route]] = {}
+        self.root = _Node()
+        self.by_name: dict[str, Route] = {}
+        self.routes: list[Route] = []
+
+    def add(self, route: Route, converters: dict[str, Converter]) -> None:
+        """Add a route (its template parsed with `converters`)."""
+        if route.name in self.by_name and self.by_name[route.name].endpoint is not route.endpoint:
+            raise RouteError(f"two routes are named {route.name!r}")
+        route.segments = parse_template(route.path, converters)
+        self.routes.append(route)
+        self.by_name.setdefault(route.name, route)
+        if all(isinstance(segment, str) for segment in route.segments):
+            key = route.url_path({})
+            self._bind(self.static.setdefault(key, {}), route)
+            return
+        node = self.root
+        for segment in route.segments:
+            if isinstance(segment, str):
+                node = node.literal.setdefault(segment, _Node())
+                continue
+            name, converter = segment
+            if isinstance(converter, PathConverter):
+                for rest_name, rest_converter, methods in node.rest:
+                    if rest_name == name and rest_converter is converter:
+                        self._bind(methods, route)
+                        break
+                else:
+                    methods = {}
+                    self._bind(methods, route)
+                    node.rest.append((name, converter, methods))
+                return
+            for child_name, child_converter, child in node.parameters:
+                if child_name == name and child_converter is converter:
+                    node = child
+                    break
+            else:
+                child = _Node()
+                node.patterns[len(node.parameters)] = re.compile(converter.regex)
+                node.parameters.append((name, converter, child))
+                node = child
+        if node.methods is None:
+            node.methods = {}
+        self._bind(node.methods, route)
+
+    @staticmethod
+    def _bind(methods: dict[str, Route], route: Route) -> None:
+        for method in route.methods:
+            if method in methods and methods[method].endpoint is not route.endpoint:
+                raise RouteError(f"{method} {route.path} has two routes")
+            methods[method] = route
+
+    def find(self, path: str) -> tuple[dict[str, Route], dict[str, Any]] | None:
+        """The routes (by method) of the path, with their parameters; None if none match."""
+        methods = self.static.get(path)
+        if methods is not None:
+            return methods, {}  # PERF: most requests are for a path without parameters
+        if not path.startswith("/"):
+            return None
+        return self._walk(self.root, path[1:].split("/"), 0, {})
+
+    def _walk(
+        self, node: _Node, segments: list[str], index: int, params: dict[str, Any]
+    ) -> tuple[dict[str, Route], dict[str, Any]] | None:
+        if index == len(segments):
+            return (node.methods, params) if node.methods else None
+        segment = segments[index]
+        child = node.literal.get(segment)
+        if child is not None:
+            found = self._walk(child, segments, index + 1, params)
+            if found is not None:
+                return found
+        if segment:
+            for position, (name, converter, child) in enumerate(node.parameters):
+                if node.patterns[position].fullmatch(segment) is None:
+                    continue
+                try:
+                    value = converter.to_python(segment)
+                except (ValueError, TypeError):
+                    continue
+                found = self._walk(child, segments, index + 1, {**params, name: value})
+                if found is not None:
+                    return found
+        if node.rest:
+            rest = "/".join(segments[index:])
+            for name, converter, methods in node.rest:
+                if re.fullmatch(converter.regex, rest) is None:
+                    continue
+                try:
+                    value = converter.to_python(rest)
+                except (ValueError, TypeError):
+                    continue
+                return methods, {**params, name: value}
+        return None
+
+    def url_for(self, name: str, params: dict[str, Any]) -> str:
+        """The path of the route `name` for `params`; parameters it does not take go to the
+        query string (as Flask does)."""
+        route = self.by_name.get(name)
+        if route is None:
+            raise RouteError(f"url_for: no route is named {name!r}")
+        path = route.url_path(params)
+        taken = {segment[0] for segment in route.segments if not isinstance(segment, str)}
+        extra = [(key, value) for key, value in params.items() if key not in taken]
+        if extra:
+            path += "?" + urlencode(extra, doseq=True)
+        return path
+
+
+def join_paths(prefix: str, path: str) -> str:
+    """`/api` + `/teams` -> `/api/teams` (a prefix of '' or '/' adds nothing)."""
+    prefix = prefix.rstrip("/")
+    if not path.startswith("/"):
+        raise RouteError(f"route path {path!r} must start with '/'")
+    return prefix + path if prefix else path
+
+
+def allowed_methods(methods: Iterable[str]) -> list[str]:
+    """The Allow header's methods for routes answering `methods` (HEAD with GET, OPTIONS)."""
+    allowed = set(methods)
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    allowed.add("OPTIONS")
+    return sorted(allowed)
