@@ -105,6 +105,9 @@ class Limits:
 # reg-name, IPv4 or a bracketed IP literal, then an optional port (RFC 9110 §7.2, RFC 3986).
 _HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
 _GOOD_HOSTS: set[bytes] = set()  # Host values already found valid
+# PERF: single bytes are looked for by their values. `b"#" in data` first tries b"#" as an
+# integer, raising and clearing a TypeError each time: several times slower than `35 in data`.
+NUL, LF, CR, HASH, AT, PERCENT, UNDERSCORE = 0, 10, 13, 35, 64, 37, 95
 # PERF: the method names llhttp knows, decoded once.
 _METHODS = {
     name.encode(): name
@@ -350,7 +353,7 @@ class RequestParser:
         if url[:1] == b"/":
             # PERF: origin-form, nearly every request: split by hand.
             raw_path, _, query = url.partition(b"?")
-            if b"#" in url:
+            if HASH in url:
                 raise ProtocolError(400, "Fragment in request target")
         else:
             raw_path, query = _other_target(method, url, host)
@@ -408,7 +411,7 @@ def _other_target(method: bytes, url: bytes, host: bytes | None) -> tuple[bytes,
     scheme, sep, rest = url.partition(b"://")
     if not sep or scheme.lower() not in (b"http", b"https"):
         raise ProtocolError(400, "Invalid request target")
-    if b"#" in rest:
+    if HASH in rest:
         raise ProtocolError(400, "Fragment in request target")
     end = len(rest)
     for delimiter in b"/?":
@@ -416,7 +419,7 @@ def _other_target(method: bytes, url: bytes, host: bytes | None) -> tuple[bytes,
         if 0 <= index < end:
             end = index
     authority, path_query = rest[:end], rest[end:]
-    if b"@" in authority:
+    if AT in authority:
         # RFC 9110 §4.2.4: userinfo is likely there to obscure the authority.
         raise ProtocolError(400, "Userinfo in request target")
     if authority[:1] in (b"", b":") or _HOST.fullmatch(authority) is None:
@@ -491,7 +494,7 @@ def encode_response_head(
     for name, value in headers:
         if name not in _GOOD_NAMES:
             name = _check_name(name)
-        if b"\n" in value or b"\r" in value or b"\0" in value:
+        if LF in value or CR in value or NUL in value:
             raise InvalidResponse(f"header {name!r} has a value with CR, LF or NUL")
         if name == b"content-length":
             try:

@@ -2,7 +2,7 @@
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterable, Awaitable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Coroutine, Iterable
 from typing import Any
 
 from porch.http.errors import HTTPError
@@ -39,20 +39,12 @@ class NativeAdapter:
         except Exception as exc:
             app_failed(cycle, exc)
             return
-        if isinstance(result, Awaitable):
+        if result.__class__ is not Response and isinstance(result, Awaitable):
             cycle.task = step_coroutine(self.loop, self._await(cycle, result))
             return
-        # PERF: a whole body needs neither a coroutine nor a task.
-        body = getattr(result, "body", None)
-        if body.__class__ is bytes:
-            try:
-                cycle.start_response(result.status, result.headers, len(body))
-            except Exception as exc:
-                app_failed(cycle, exc)
-                return
-            cycle.write(body, more=False)
-            return
-        cycle.task = step_coroutine(self.loop, self._send(cycle, result))
+        rest = self._answer(cycle, result)
+        if rest is not None:
+            cycle.task = step_coroutine(self.loop, rest)
 
     async def _await(self, cycle: Cycle, awaitable: Awaitable[ResponseLike]) -> None:
         try:
@@ -64,7 +56,26 @@ class NativeAdapter:
             # Cancelled: the connection was aborted; the request still has to be accounted for.
             app_failed(cycle, exc)
             return
-        await self._send(cycle, response)
+        rest = self._answer(cycle, response)
+        if rest is not None:
+            await rest
+
+    def _answer(self, cycle: Cycle, response: ResponseLike) -> Coroutine[Any, Any, None] | None:
+        """Send a whole body now; any other body needs the coroutine returned."""
+        body = getattr(response, "body", None)
+        if body.__class__ is not bytes:
+            return self._send(cycle, response)
+        # PERF: a whole body needs neither a coroutine nor a task.
+        try:
+            cycle.start_response(response.status, response.headers, len(body))
+        except HTTPError as error:
+            cycle.send_error(error.status, error.detail, error.headers)
+            return None
+        except Exception as exc:
+            app_failed(cycle, exc)
+            return None
+        cycle.write(body, more=False)
+        return None
 
     async def _send(self, cycle: Cycle, response: ResponseLike) -> None:
         """Send any kind of native body, then complete the response."""

@@ -21,7 +21,7 @@ from porch.http.native import FileRegion, RawHeaders, RequestHead
 from porch.http.status import reason_phrase
 from porch.server.adapters import NoLifespan, app_failed
 from porch.server.cycle import Cycle
-from porch.server.h1 import InvalidResponse
+from porch.server.h1 import UNDERSCORE, InvalidResponse
 from porch.server.types import ExcInfo, WSGIApp
 from porch.version import __version__
 
@@ -358,7 +358,7 @@ def build_environ(
         environ["REMOTE_ADDR"], port = head.client
         environ["REMOTE_PORT"] = str(port)
     for name, value in head.headers:
-        if b"_" in name:
+        if UNDERSCORE in name:
             # CGI turns '-' into '_': a header spelled with '_' could pass for another.
             continue
         text = value.decode("latin-1")

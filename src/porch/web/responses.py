@@ -35,8 +35,20 @@ def encode_json(content: Any) -> bytes:
 class Response:
     """A response with a body known at once: content, status, headers and media type."""
 
+    __slots__ = ("_cookies", "_headers", "_raw", "body", "status")
+
     media_type: str | None = None
     charset = "utf-8"
+    # The Content-Type header of the class's media type, encoded once per class.
+    _content_type: tuple[bytes, bytes] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._content_type = (
+            (b"content-type", content_type_value(cls.media_type, cls.charset).encode("latin-1"))
+            if cls.media_type is not None
+            else None
+        )
 
     def __init__(
         self,
@@ -46,18 +58,31 @@ class Response:
         media_type: str | None = None,
     ) -> None:
         self.status = status
-        self.headers = MutableHeaders([])
+        self.body: Body = self.render(content)
+        self._cookies: list[tuple[str, dict[str, Any]]] | None = None
+        # The raw (name, value) list; `headers` is a view made only if it is asked for.
+        self._headers: MutableHeaders | None = None
+        if headers is None and media_type is None:
+            # PERF: the usual response: the class's own Content-Type, nothing to look up.
+            kind = self._content_type
+            self._raw = [kind] if kind is not None else []
+            return
+        self._raw = []
         if headers is not None:
             items = headers.items() if isinstance(headers, Mapping) else headers
             for name, value in items:
                 self.headers.append(name, value)
-        self.body: Body = self.render(content)
-        self._cookies: list[tuple[str, dict[str, Any]]] | None = None
         media_type = media_type or self.media_type
         if media_type is not None and "content-type" not in self.headers:
-            if media_type.startswith("text/") and "charset=" not in media_type:
-                media_type = f"{media_type}; charset={self.charset}"
-            self.headers.append("content-type", media_type)
+            self.headers.append("content-type", content_type_value(media_type, self.charset))
+
+    @property
+    def headers(self) -> MutableHeaders:
+        """The response headers, to read and change (`response.headers["X-A"] = "b"`)."""
+        view = self._headers
+        if view is None:
+            view = self._headers = MutableHeaders(self._raw)
+        return view
 
     @property
     def status_code(self) -> int:
@@ -117,7 +142,7 @@ class Response:
         """The native response for `request`."""
         if self._cookies:
             self._add_cookies(request)
-        return NativeResponse(self.status, self.headers.raw, self.body)
+        return NativeResponse(self.status, self._raw, self.body)
 
     def _add_cookies(self, request: "Request") -> None:
         """Set-Cookie headers for the cookies set; Secure, unless said, when on HTTPS."""
@@ -128,11 +153,18 @@ class Response:
                 # SameSite=None is refused by browsers without Secure.
                 secure = https or (options["samesite"] or "").lower() == "none"
             line = format_set_cookie(key, options.pop("value"), secure=secure, **options)
-            self.headers.raw.append((b"set-cookie", line.encode("latin-1")))
+            self._raw.append((b"set-cookie", line.encode("latin-1")))
         self._cookies = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status}>"
+
+
+def content_type_value(media_type: str, charset: str) -> str:
+    """`text/plain` -> `text/plain; charset=utf-8` (text types get their charset)."""
+    if media_type.startswith("text/") and "charset=" not in media_type:
+        return f"{media_type}; charset={charset}"
+    return media_type
 
 
 class HTMLResponse(Response):
@@ -144,11 +176,15 @@ class HTMLResponse(Response):
 class PlainTextResponse(Response):
     """A text/plain response."""
 
+    __slots__ = ()
+
     media_type = "text/plain"
 
 
 class JSONResponse(Response):
     """Content encoded as JSON (dicts, lists, dataclasses, msgspec structs…)."""
+
+    __slots__ = ()
 
     media_type = "application/json"
 
@@ -158,6 +194,8 @@ class JSONResponse(Response):
 
 class RedirectResponse(Response):
     """A redirect to `url` (302 by default; 301, 303, 307 and 308 are the others)."""
+
+    __slots__ = ()
 
     def __init__(self, url: str, status: int = 302, headers: HeadersLike = None) -> None:
         super().__init__(b"", status, headers)
@@ -170,6 +208,8 @@ class StreamingResponse(Response):
 
     A sync iterable is advanced in a worker thread: it may block (read a file, a database).
     """
+
+    __slots__ = ("_stream",)
 
     def __init__(
         self,
@@ -222,6 +262,8 @@ class FileResponse(Response):
     may be "inline" to show it in the browser under that name.
     """
 
+    __slots__ = ("disposition", "file_media_type", "filename", "path")
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -246,7 +288,7 @@ class FileResponse(Response):
             self.path,
             request.head,
             content_type=self.file_media_type,
-            headers=self.headers.raw or None,
+            headers=self._raw or None,
             filename=self.filename,
             disposition=self.disposition,
         )
