@@ -129,6 +129,46 @@ def serve_command(ctx: click.Context, /, **values: Any) -> None:
     sys.exit(run(settings, app))
 
 
+@cli.command("routes")
+@click.argument("app")
+@click.option("--app-dir", default=".", show_default=True, help="Directory put first on sys.path.")
+@click.option("--factory", is_flag=True, help="The attribute is a factory to call.")
+def routes_command(app: str, app_dir: str, factory: bool) -> None:
+    """Print the routes of the porch application APP (module:attribute)."""
+    from porch.server.loader import AppLoadError, load_app
+    from porch.web import App
+
+    try:
+        application = load_app(Settings(app=app, app_dir=app_dir, factory=factory))
+    except AppLoadError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not isinstance(application, App):
+        raise click.ClickException(f"{app} is not a porch App")
+    rows = [
+        (
+            ", ".join(sorted(route.methods | ({"HEAD"} if "GET" in route.methods else set()))),
+            route.path,
+            route.name,
+            _qualified_name(route.endpoint),
+        )
+        for route in application.routes
+    ]
+    rows += [("*", mount.prefix + "/...", "", repr(mount.app)) for mount in application.mounts]
+    header = ("METHODS", "PATH", "NAME", "HANDLER")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[3]
+        )
+
+
+def _qualified_name(endpoint: Any) -> str:
+    module = getattr(endpoint, "__module__", None) or "?"
+    return f"{module}.{getattr(endpoint, '__qualname__', repr(endpoint))}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: errors are one line, and the exit status says what happened."""
     try:

@@ -1,11 +1,12 @@
 """`run`: serve an application as the settings say, in one process or several."""
 
 import logging
+import os
 from typing import Any
 
 from porch.server.accesslog import configure_logging
 from porch.server.server import EXIT_STARTUP_FAILED, ConfigError, Server, bind_socket
-from porch.server.settings import Settings
+from porch.server.settings import Settings, env_name
 from porch.server.tls import make_ssl_context
 
 logger = logging.getLogger("porch.error")
@@ -24,6 +25,9 @@ def run(settings: Settings, app: Any = None) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     configure_logging(settings.log_level, settings.access_log)
+    if settings.debug:
+        # Porch applications read it when they are made (in this process or a worker's).
+        os.environ[env_name("debug")] = "1"
     if settings.reload:
         from porch.server.reload import run_with_reload
 

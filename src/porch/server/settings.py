@@ -155,6 +155,12 @@ class Settings:
     threads: int = setting(
         10, "Threads in the pool that runs WSGI applications.", "--threads", scope="app"
     )
+    debug: bool = setting(
+        False,
+        "Porch applications show tracebacks to local clients (development only).",
+        "--debug",
+        scope="app",
+    )
 
     # Static files (porch serve).
     directory: str = setting(".", "The directory to serve.", scope="static")

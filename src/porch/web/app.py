@@ -125,7 +125,7 @@ class App(Router):
         self,
         import_name: str = "__main__",
         *,
-        debug: bool = False,
+        debug: bool | None = None,
         template_folder: str = "templates",
         static_folder: str | None = "static",
         static_url_path: str = "/static",
@@ -133,7 +133,8 @@ class App(Router):
     ) -> None:
         super().__init__()
         self.import_name = import_name
-        self.debug = debug
+        # None: as `porch run --debug` (PORCH_DEBUG) says; off otherwise.
+        self.debug = debug if debug is not None else _env_flag("PORCH_DEBUG")
         self.root_folder = _module_folder(import_name)
         self.template_folder = os.path.join(self.root_folder, template_folder)
         self.static_url_path = static_url_path.rstrip("/")
@@ -218,6 +219,16 @@ class App(Router):
 
         folder = os.path.join(self.root_folder, folder)
         self.mount(url_path, StaticFiles(folder, **options))
+
+    @property
+    def routes(self) -> list[Route]:
+        """Every route, in the order added (routers included)."""
+        return list(self.table.routes)
+
+    @property
+    def mounts(self) -> list[Mount]:
+        """The applications mounted under a prefix (static folders included)."""
+        return list(self._mounts)
 
     def url_for(self, name: str, **params: Any) -> str:
         """The path of the route called `name` (without the root path)."""
@@ -448,3 +459,7 @@ def _module_folder(import_name: str) -> str:
 def _is_local(request: Request) -> bool:
     client = request.client
     return client is None or client[0] in ("127.0.0.1", "::1", "localhost")
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
