@@ -1,0 +1,8 @@
+from porch import App
+
+app = App(__name__)
+
+
+@app.get("/")
+def index() -> str:
+    return "Hello, world!"

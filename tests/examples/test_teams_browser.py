@@ -1,0 +1,193 @@
+"""examples/teams end to end in headless Chromium: Debian's chromium driven by Playwright, against
+a real `porch run app:app --app-dir examples/teams`.
+
+Only Playwright's Python package is needed (not `playwright install`): it drives the system's
+chromium through `executable_path`. Without either, the tests skip locally and fail in CI.
+"""
+
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support import IN_CI, ROOT, PorchProcess
+
+try:
+    from playwright.sync_api import Browser, Page, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+MISSING = [
+    what
+    for what, present in (
+        ("the playwright package (pip install playwright)", sync_playwright is not None),
+        (f"chromium ({CHROMIUM}; apt-get install chromium)", os.access(CHROMIUM, os.X_OK)),
+    )
+    if not present
+]
+
+# Locally a missing browser skips; in CI it fails (CI must install it).
+pytestmark = [
+    pytest.mark.skipif(bool(MISSING) and not IN_CI, reason="missing " + ", ".join(MISSING)),
+    pytest.mark.timeout(60),
+]
+
+HEADER_GREEN = "rgb(29, 92, 58)"  # .site-header's background in static/style.css (#1d5c3a)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[PorchProcess]:
+    """The teams example under `porch run`, from the repository's root as `make run` does."""
+    with PorchProcess(["run", "app:app", "--app-dir", "examples/teams"], cwd=ROOT) as porch:
+        porch.wait_ready()
+        yield porch
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator["Browser"]:
+    if MISSING:
+        pytest.fail("the browser tests need " + " and ".join(MISSING))
+    assert sync_playwright is not None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: "Browser", site: PorchProcess) -> Iterator["Page"]:
+    """A fresh page that records what goes wrong in it: script errors, dialogs, failed loads."""
+    context = browser.new_context(base_url=site.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+
+    def console(message: Any) -> None:
+        # Chromium logs every 4xx load, the form's deliberate 422 too; those are checked
+        # below by status. Only the favicon's load is logged here and nowhere else.
+        if message.type == "error" and "status of 422" not in message.text:
+            problems.append(f"console: {message.text}")
+
+    def response(answer: Any) -> None:
+        if answer.status >= 400 and answer.status != 422:
+            problems.append(f"{answer.status}: {answer.url}")
+
+    def dialog(box: Any) -> None:
+        problems.append(f"dialog: {box.message}")
+        box.dismiss()
+
+    page.on("console", console)
+    page.on("response", response)
+    page.on("dialog", dialog)
+    page.on("pageerror", lambda error: problems.append(f"script: {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+    yield page
+    context.close()
+    assert problems == []
+
+
+def style(page: "Page", selector: str, prop: str) -> Any:
+    return page.eval_on_selector(selector, f"e => getComputedStyle(e).{prop}")
+
+
+def team_names(page: "Page") -> list[str]:
+    return page.locator(".teams li a").all_inner_texts()
+
+
+def test_list_page_loads_with_its_style(page: "Page") -> None:
+    response = page.goto("/")
+    assert response is not None and response.status == 200
+    assert page.title() == "Teams · Porch Club"
+    assert page.locator("h1").inner_text() == "Teams"
+    assert team_names(page)[:4] == ["Falcons", "Otters", "Harriers", "First XI"]
+    # The style sheet arrived and applies: computed styles, not just a <link>.
+    assert style(page, ".site-header", "backgroundColor") == HEADER_GREEN
+    assert style(page, ".site-header", "display") == "flex"
+    assert style(page, ".teams", "listStyleType") == "none"
+
+
+def test_form_adds_a_team_that_the_list_shows(page: "Page", site: PorchProcess) -> None:
+    page.goto("/")
+    page.get_by_role("link", name="Add a team").first.click()
+    page.wait_for_url("**/teams/new")
+    assert page.locator("h1").inner_text() == "Add a team"
+    page.fill("#name", "Kestrels")
+    page.select_option("#level", "U11")
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Add the team").click()
+    # Post/Redirect/Get: the browser ends on the new team's page, fetched with GET.
+    response = navigation.value
+    assert response is not None and response.status == 200
+    assert response.request.method == "GET"
+    assert response.request.redirected_from is not None
+    assert response.request.redirected_from.method == "POST"
+    assert page.url.startswith(site.url + "/teams/")
+    assert page.locator("h1").inner_text() == "Kestrels"
+    assert page.locator("dd.level").inner_text() == "U11"
+
+    page.get_by_role("link", name="All teams").click()
+    page.wait_for_url(site.url + "/")
+    names = team_names(page)
+    assert "Kestrels" in names
+    # Listed by level: U11 comes after the U09 team and before the U12 one.
+    assert names.index("Falcons") < names.index("Kestrels") < names.index("Otters")
+
+
+def test_validation_error_shows_its_message(page: "Page") -> None:
+    page.goto("/teams/new")
+    # A name the browser's own checks accept, that only the server can refuse.
+    page.fill("#name", "falcons")
+    page.select_option("#level", "U10")
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Add the team").click()
+    response = navigation.value
+    assert response is not None and response.status == 422
+    assert page.locator("#name-error").inner_text() == "A team called falcons already exists."
+    assert page.locator(".error-summary").is_visible()
+    assert style(page, "#name-error", "color") == "rgb(179, 38, 30)"
+    # What the user typed and chose is still there.
+    assert page.input_value("#name") == "falcons"
+    assert page.input_value("#level") == "U10"
+    assert page.get_attribute("#name", "aria-invalid") == "true"
+
+
+def test_a_hostile_name_is_shown_as_text(page: "Page") -> None:
+    page.goto("/teams/new")
+    hostile = "<img src=x onerror=alert(1)>"
+    page.fill("#name", hostile)
+    page.select_option("#level", "Senior")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add the team").click()
+    assert page.locator("h1").inner_text() == hostile
+    page.goto("/")
+    assert hostile in team_names(page)
+    assert page.locator("main img").count() == 0
+
+
+def test_server_checks_what_the_browser_would_not(page: "Page") -> None:
+    page.goto("/teams/new")
+    # As a browser without HTML5 form checks: the server's messages are the ones that count.
+    page.eval_on_selector("form", "form => { form.noValidate = true }")
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Add the team").click()
+    response = navigation.value
+    assert response is not None and response.status == 422
+    assert page.locator("#name-error").inner_text() == "Enter the team's name."
+    assert page.locator("#level-error").inner_text() == "Choose the team's level."
+    assert page.locator(".error-summary li").all_inner_texts() == [
+        "Enter the team's name.",
+        "Choose the team's level.",
+    ]
