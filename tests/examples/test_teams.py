@@ -458,12 +458,6 @@ def test_teams_under_porch_run() -> None:
             assert bad.status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="App's idle thread-pool threads (non-daemon) are taken for stuck request threads at "
-    "shutdown: porch waits 0.5 s, warns, and os._exit()s (porch/server/server.py "
-    "_exit_without_stuck_threads; App never shuts its executor down)",
-)
 def test_porch_run_stops_cleanly_after_def_handlers() -> None:
     with PorchProcess(["run", "app:app", "--app-dir", "examples/teams"], cwd=ROOT) as porch:
         porch.wait_ready()

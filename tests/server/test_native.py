@@ -464,3 +464,20 @@ def test_e2e_native_app() -> None:
     with serve(App(handler)) as server, httpx.Client(base_url=server.url) as client:
         assert client.post("/", content=b"payload").text == "POST payload"
         assert client.get("/").text == "GET "
+
+
+def test_head_never_runs_a_streamed_body() -> None:
+    produced: list[str] = []
+
+    async def chunks() -> Any:
+        produced.append("started")
+        yield b"a"
+        yield b"b"
+
+    def handler(head: RequestHead, body: Any) -> Response:
+        return Response(200, [(b"content-type", b"text/plain")], chunks())
+
+    data = exchange(lambda head, body: handler(head, body), b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert data.endswith(b"\r\n\r\n")  # the head alone
+    assert produced == []

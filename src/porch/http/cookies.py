@@ -2,13 +2,15 @@
 
 import re
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from porch.http.dates import format_http_date
 
 # cookie-name is a token; cookie-octet excludes controls, whitespace, DQUOTE, comma, ';' and '\'.
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _OCTETS = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
+# The cookie-octets but '%', which starts an escape: what a value may hold as it is.
+_SAFE = "!#$&'()*+-./:<=>?@[]^_`{|}~"
 SAMESITE = ("lax", "strict", "none")
 
 
@@ -16,7 +18,8 @@ def parse_cookies(header: str) -> dict[str, str]:
     """The cookies of a Cookie header: `a=1; b="2"` -> {"a": "1", "b": "2"}.
 
     Lenient as browsers are: pieces without '=' are skipped, the first of a repeated name
-    wins, surrounding double quotes are removed.
+    wins, surrounding double quotes are removed. Percent-escapes are decoded, as
+    `format_set_cookie` makes them: a value set is the value read back.
     """
     cookies: dict[str, str] = {}
     for piece in header.split(";"):
@@ -27,6 +30,8 @@ def parse_cookies(header: str) -> dict[str, str]:
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = value[1:-1]
+        if "%" in value:
+            value = unquote(value, errors="replace")
         cookies.setdefault(name, value)
     return cookies
 
@@ -46,12 +51,13 @@ def format_set_cookie(
 ) -> str:
     """A Set-Cookie header value; ValueError for a name or attribute that would not be safe.
 
-    A value with characters a cookie cannot hold is percent-encoded.
+    A value with characters a cookie cannot hold (or with '%') is percent-encoded, as UTF-8;
+    `parse_cookies` decodes it.
     """
     if _NAME.fullmatch(name) is None:
         raise ValueError(f"cookie name {name!r} is not a token")
-    if _OCTETS.fullmatch(value) is None:
-        value = quote(value, safe="")
+    if "%" in value or _OCTETS.fullmatch(value) is None:
+        value = quote(value, safe=_SAFE)
     parts = [f"{name}={value}"]
     if max_age is not None:
         parts.append(f"Max-Age={int(max_age)}")

@@ -3,6 +3,7 @@
 import asyncio
 import os
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from porch.http.errors import ClientDisconnected, HTTPError
 from porch.http.native import FileRegion, RequestHead
@@ -178,7 +179,7 @@ def http_scope(head: RequestHead, state: dict[str, Any] | None = None) -> Scope:
         # uvicorn, Starlette and the spec's WSGI notes agree: path includes root_path.
         "root_path": root_path,
         "path": root_path + head.path if root_path else head.path,
-        "raw_path": root_path.encode() + head.raw_path if root_path else head.raw_path,
+        "raw_path": (quote(root_path).encode("ascii") if root_path else b"") + head.raw_path,
         "query_string": head.query,
         "headers": head.headers,
         "extensions": {"http.response.pathsend": {}},

@@ -304,6 +304,11 @@ class Cycle:
         if protocol.writing_paused:
             await protocol.wait_writable()
 
+    @property
+    def sends_body(self) -> bool:
+        """Whether the response, once started, carries a body (not for HEAD, 204 or 304)."""
+        return self._framing != NO_BODY
+
     def take_head(self) -> bytes:
         """The encoded head not yet written, which the caller now writes itself."""
         head = self._head

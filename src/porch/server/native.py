@@ -96,18 +96,20 @@ class NativeAdapter:
             elif isinstance(body, AsyncIterable):
                 cycle.start_response(response.status, response.headers)
                 try:
-                    async for chunk in body:
-                        cycle.write(chunk, more=True)
-                        await cycle.drain()
+                    if cycle.sends_body:  # a HEAD answer never runs the stream
+                        async for chunk in body:
+                            cycle.write(chunk, more=True)
+                            await cycle.drain()
                 finally:
                     await _aclose(body)
                 cycle.finish()
             else:
                 cycle.start_response(response.status, response.headers)
                 try:
-                    for chunk in body:
-                        cycle.write(chunk, more=True)
-                        await cycle.drain()
+                    if cycle.sends_body:
+                        for chunk in body:
+                            cycle.write(chunk, more=True)
+                            await cycle.drain()
                 finally:
                     _close(body)
                 cycle.finish()

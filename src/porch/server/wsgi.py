@@ -327,7 +327,8 @@ def build_environ(
     head: RequestHead, wsgi_input: IO[bytes], multiprocess: bool = False
 ) -> dict[str, Any]:
     """The PEP 3333 environ of a request head, reading its body from `wsgi_input`."""
-    script_name = head.root_path.rstrip("/")
+    # PEP 3333: native strings hold the bytes of the URL, decoded as latin-1.
+    script_name = head.root_path.rstrip("/").encode("utf-8").decode("latin-1")
     # PEP 3333: the decoded path's bytes, as latin-1 text.
     path = unquote_to_bytes(head.raw_path).decode("latin-1")
     if script_name and (path == script_name or path.startswith(script_name + "/")):

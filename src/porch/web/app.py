@@ -6,6 +6,7 @@ server calls it through `__call__`. Third-party ASGI middleware wrap the ASGI fa
 application that has some is served through ASGI by porch too (its `__porch_http__` is absent).
 """
 
+import asyncio
 import inspect
 import logging
 import os
@@ -14,10 +15,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import jinja2
 
-from porch.http.errors import HTTPError
+from porch.http.errors import ClientDisconnected, HTTPError
 from porch.http.native import BodyReader, RequestHead
 from porch.http.native import Response as NativeResponse
 from porch.server.types import ASGIApp, Receive, Scope, Send
@@ -27,6 +29,7 @@ from porch.web.handlers import Handler, make_response, to_native
 from porch.web.middleware.base import Middleware
 from porch.web.mounts import Mount
 from porch.web.request import Request
+from porch.web.responses import Response
 from porch.web.routing import (
     DEFAULT_CONVERTERS,
     Converter,
@@ -130,9 +133,13 @@ class App(Router):
         static_folder: str | None = "static",
         static_url_path: str = "/static",
         threads: int = 40,
+        eager: bool = True,
     ) -> None:
         super().__init__()
         self.import_name = import_name
+        # On porch's server, a handler's first step runs at once, without a task of its own
+        # (see docs/framework.md); eager=False gives every request a task from the start.
+        self.eager = eager
         # None: as `porch run --debug` (PORCH_DEBUG) says; off otherwise.
         self.debug = debug if debug is not None else _env_flag("PORCH_DEBUG")
         self.root_folder = _module_folder(import_name)
@@ -140,7 +147,8 @@ class App(Router):
         self.static_url_path = static_url_path.rstrip("/")
         self.state = SimpleNamespace()
         self.converters: dict[str, Converter] = dict(DEFAULT_CONVERTERS)
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="porch-app")
+        self.threads = threads
+        self.executor = _executor(threads)
         self._error_handlers: dict[int | type[BaseException], Hook] = {}
         self._before: list[Hook] = []
         self._after: list[Hook] = []
@@ -230,7 +238,7 @@ class App(Router):
         """The applications mounted under a prefix (static folders included)."""
         return list(self._mounts)
 
-    def url_for(self, name: str, **params: Any) -> str:
+    def url_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called `name` (without the root path)."""
         return self.table.url_for(name, params)
 
@@ -282,24 +290,53 @@ class App(Router):
         if chain is None:
             chain = self._chain = self._build_chain()
         try:
-            return await chain(request)
+            response = await chain(request)
         except Exception as exc:  # from a middleware: nothing else caught it
-            return self._failure(request, exc)
+            response = self._failure(request, exc)
+        form = request._form
+        if form is not None:  # uploads are temporary files: gone once the answer is sent
+            from porch.web.forms import close_uploads_after
+
+            return close_uploads_after(response, form)
+        return response
 
     def _build_chain(self) -> Callable[[Request], Awaitable[NativeResponse]]:
         self.table  # noqa: B018 - compile now: a bad route fails at the first request, loudly
         chain: Callable[[Request], Awaitable[NativeResponse]] = self._respond
         for middleware in reversed(self._middleware):
-            chain = _bind(middleware, chain)
+            chain = self._bind(middleware, chain)
         return chain
+
+    def _bind(
+        self, middleware: Middleware, call_next: Callable[[Request], Awaitable[NativeResponse]]
+    ) -> Callable[[Request], Awaitable[NativeResponse]]:
+        """`middleware` around `call_next`; what it raises becomes the error's response here,
+        so that the middleware outside it still see (and may change) that response."""
+
+        async def run(request: Request) -> NativeResponse:
+            try:
+                return await middleware(request, call_next)
+            except HTTPError as error:
+                return await self._http_error(request, error)
+            except Exception as exc:
+                return await self._exception(request, exc)
+
+        return run
 
     async def _respond(self, request: Request) -> NativeResponse:
         try:
             return await self._dispatch(request)
         except HTTPError as error:
-            return await self._http_error(request, error)
+            response = await self._http_error(request, error)
         except Exception as exc:
-            return await self._exception(request, exc)
+            response = await self._exception(request, exc)
+        if self._after:
+            # As Flask does: error pages pass the after_request hooks too (security headers...).
+            try:
+                return await self._after_hooks(request, response)
+            except Exception as exc:
+                return self._failure(request, exc)
+        return response
 
     async def _dispatch(self, request: Request) -> NativeResponse:
         head = request.head
@@ -310,9 +347,14 @@ class App(Router):
                 if mount.matches(head.path):
                     return await mount.handle(request)
             method = head.method
-            if (method == "GET" or method == "HEAD") and table.find(head.path + "/") is not None:
+            path = head.path
+            if (
+                (method == "GET" or method == "HEAD")
+                and not path.endswith("/")
+                and table.find(path + "/") is not None
+            ):
                 # Flask's way: /teams goes to the route /teams/.
-                location = request.root_path + head.raw_path.decode("latin-1") + "/"
+                location = quote(request.root_path) + head.raw_path.decode("latin-1") + "/"
                 if head.query:
                     location += "?" + head.query.decode("latin-1")
                 return NativeResponse(308, [(b"location", location.encode("latin-1"))], b"")
@@ -348,28 +390,49 @@ class App(Router):
 
     async def _http_error(self, request: Request, error: HTTPError) -> NativeResponse:
         handler = self._error_handlers.get(error.status) or self._handler_for(type(error))
-        if handler is not None:
-            try:
-                return to_native(await _call(handler, request, error), request)
-            except Exception as exc:
-                return self._failure(request, exc)
-        return error_page(request.head, error.status, error.detail, error.headers)
+        if handler is None:
+            return error_page(request.head, error.status, error.detail, error.headers)
+        return await self._handled(handler, request, error, error.status, error.headers)
 
     async def _exception(self, request: Request, exc: Exception) -> NativeResponse:
         handler = self._handler_for(type(exc))
-        if handler is None:
-            handler = self._error_handlers.get(500)
-            if handler is None:
-                return self._failure(request, exc)
-            logger.error("Exception in %s %s", request.method, request.path, exc_info=exc)
         if handler is not None:
-            try:
-                return to_native(await _call(handler, request, exc), request)
-            except HTTPError as error:
-                return error_page(request.head, error.status, error.detail, error.headers)
-            except Exception as second:
-                return self._failure(request, second)
-        return self._failure(request, exc)
+            return await self._handled(handler, request, exc, None, None)
+        if isinstance(exc, ClientDisconnected):
+            # Nobody is left to read an answer, and nothing went wrong here: no error logged.
+            return error_page(request.head, 400, "Client disconnected")
+        handler = self._error_handlers.get(500)
+        if handler is None:
+            return self._failure(request, exc)
+        logger.error("Exception in %s %s", request.method, request.path, exc_info=exc)
+        return await self._handled(handler, request, exc, 500, None)
+
+    async def _handled(
+        self,
+        handler: Hook,
+        request: Request,
+        exc: Exception,
+        status: int | None,
+        headers: list[tuple[bytes, bytes]] | None,
+    ) -> NativeResponse:
+        """An error handler's answer. A bare body it returns takes the status it handles (a
+        404 page is a 404); a Response or (body, status) says its own."""
+        try:
+            value = await _call(handler, request, exc)
+            if status is None:
+                return to_native(value, request)
+            response = make_response(value, request)
+            if not isinstance(value, (Response, NativeResponse, tuple)):
+                response.status = status
+            raw = response.headers.raw
+            for name, text in headers or ():
+                if not any(item == name for item, _ in raw):
+                    raw.append((name, text))  # Allow of a 405, WWW-Authenticate of a 401...
+            return response.finish(request)
+        except HTTPError as error:
+            return error_page(request.head, error.status, error.detail, error.headers)
+        except Exception as second:
+            return self._failure(request, second)
 
     def _handler_for(self, kind: type[BaseException]) -> Hook | None:
         for base in kind.__mro__:
@@ -381,10 +444,12 @@ class App(Router):
     def _failure(self, request: Request, exc: BaseException) -> NativeResponse:
         """The 500 of an unhandled exception: logged; a traceback page only in debug mode."""
         logger.error("Exception in %s %s", request.method, request.path, exc_info=exc)
-        if self.debug and _is_local(request):
-            from porch.web.debug import debug_page
+        if self.debug:
+            from porch.web.debug import debug_page, is_local_client
 
-            return debug_page(request, exc)
+            # Through a proxy every client looks local: a forwarded request never is.
+            if is_local_client(request.client) and not _forwarded(request.head):
+                return debug_page(request, exc)
         return error_page(request.head, 500)
 
     # The native face (porch's server).
@@ -397,7 +462,10 @@ class App(Router):
         return self._native
 
     def _native(self, head: RequestHead, body: BodyReader) -> Awaitable[NativeResponse]:
-        return self.handle(Request(head, body, self))
+        answer = self.handle(Request(head, body, self))
+        if self.eager:
+            return answer
+        return asyncio.get_running_loop().create_task(answer)
 
     # The ASGI face.
 
@@ -422,14 +490,28 @@ class App(Router):
             await send({"type": "websocket.close", "code": 1000})
 
     async def startup(self) -> None:
-        """Run the startup hooks."""
+        """Compile the routes (a bad one stops the server here), then run the startup hooks
+        (those of the porch applications mounted here first)."""
+        self._chain = self._build_chain()
+        for mount in self._mounts:
+            if isinstance(mount.app, App):
+                await mount.app.startup()
         for hook in self._startup:
             await _call(hook)
 
     async def shutdown(self) -> None:
-        """Run the shutdown hooks."""
-        for hook in self._shutdown:
-            await _call(hook)
+        """Run the shutdown hooks, then let the worker threads of `def` handlers go."""
+        try:
+            for hook in self._shutdown:
+                await _call(hook)
+            for mount in self._mounts:
+                if isinstance(mount.app, App):
+                    await mount.app.shutdown()
+        finally:
+            # Idle workers end at once (a server waits for the threads left at exit); a new
+            # pool, whose threads start on demand, serves the application if it starts again.
+            executor, self.executor = self.executor, _executor(self.threads)
+            executor.shutdown(wait=False)
 
 
 async def _call(hook: Hook, *args: Any) -> Any:
@@ -440,13 +522,8 @@ async def _call(hook: Hook, *args: Any) -> Any:
     return value
 
 
-def _bind(
-    middleware: Middleware, call_next: Callable[[Request], Awaitable[NativeResponse]]
-) -> Callable[[Request], Awaitable[NativeResponse]]:
-    async def run(request: Request) -> NativeResponse:
-        return await middleware(request, call_next)
-
-    return run
+def _executor(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="porch-app")
 
 
 def _module_folder(import_name: str) -> str:
@@ -456,9 +533,12 @@ def _module_folder(import_name: str) -> str:
     return os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
 
 
-def _is_local(request: Request) -> bool:
-    client = request.client
-    return client is None or client[0] in ("127.0.0.1", "::1", "localhost")
+_FORWARDING = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+
+
+def _forwarded(head: RequestHead) -> bool:
+    """Whether a proxy says it passed the request on (for a client it names)."""
+    return any(name in _FORWARDING for name, _ in head.headers)
 
 
 def _env_flag(name: str) -> bool:

@@ -85,7 +85,7 @@ async def send_native(response: NativeResponse, send: Send, head: RequestHead) -
     headers = [(bytes(name), bytes(value)) for name, value in response.headers]
     body = response.body
     if isinstance(body, bytes):
-        if not any(name == b"content-length" for name, _ in headers):
+        if status != 204 and status != 304 and not any(n == b"content-length" for n, _ in headers):
             headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -1,5 +1,6 @@
 """The request's multi-valued maps: query strings and forms (MultiDict) and headers (Headers)."""
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeVar, overload
 
@@ -64,7 +65,7 @@ class Headers(Mapping[str, str]):
 
     def get(self, key: str, default: object = None) -> object:
         """The first value of the header `key` (any case), or `default`."""
-        name = key.lower().encode("latin-1")
+        name = key.lower().encode("latin-1", "replace")  # '?' is in no header's name
         for item, value in self.raw:
             if item == name:
                 return value.decode("latin-1")
@@ -79,12 +80,12 @@ class Headers(Mapping[str, str]):
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
-        name = key.lower().encode("latin-1")
+        name = key.lower().encode("latin-1", "replace")  # '?' is in no header's name
         return any(item == name for item, _ in self.raw)
 
     def getlist(self, key: str) -> list[str]:
         """Every value of the header `key`, in order."""
-        name = key.lower().encode("latin-1")
+        name = key.lower().encode("latin-1", "replace")  # '?' is in no header's name
         return [value.decode("latin-1") for item, value in self.raw if item == name]
 
     def __iter__(self) -> Iterator[str]:
@@ -112,8 +113,7 @@ class MutableHeaders(Headers):
 
     def __setitem__(self, key: str, value: str) -> None:
         """Set `key` to one value, replacing every value it had."""
-        name = key.lower().encode("latin-1")
-        encoded = value.encode("latin-1")
+        name, encoded = _field(key, value)
         raw = self.raw
         for index, (item, _) in enumerate(raw):
             if item == name:
@@ -123,12 +123,12 @@ class MutableHeaders(Headers):
         raw.append((name, encoded))
 
     def __delitem__(self, key: str) -> None:
-        name = key.lower().encode("latin-1")
+        name = key.lower().encode("latin-1", "replace")  # '?' is in no header's name
         self.raw[:] = [pair for pair in self.raw if pair[0] != name]
 
     def append(self, key: str, value: str) -> None:
         """Add a value to `key`, keeping the ones it had (Set-Cookie, Vary…)."""
-        self.raw.append((key.lower().encode("latin-1"), value.encode("latin-1")))
+        self.raw.append(_field(key, value))
 
     def setdefault(self, key: str, value: str) -> str:
         """The first value of `key`, set to `value` first if it has none."""
@@ -143,3 +143,21 @@ class MutableHeaders(Headers):
         items = values.items() if isinstance(values, Mapping) else values
         for key, value in items:
             self[key] = value
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _field(key: str, value: str) -> tuple[bytes, bytes]:
+    """A header field to send, encoded; ValueError where it would break the response head."""
+    if _TOKEN.fullmatch(key) is None:
+        raise ValueError(f"header name {key!r} is not a token")
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ValueError(f"header {key!r}: a value may not hold CR, LF or NUL")
+    try:
+        encoded = value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"header {key!r}: a value is latin-1 text (percent-encode others, as RFC 8187 says)"
+        ) from None
+    return key.lower().encode("ascii"), encoded

@@ -5,15 +5,19 @@ that is not a form gets 415, a malformed one 400, and a form past the limits 413
 """
 
 import asyncio
+import codecs
+import inspect
 import tempfile
-from collections.abc import Callable
-from typing import IO, TYPE_CHECKING
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from porch.http.errors import HTTPError
+from porch.http.native import FileRegion
+from porch.http.native import Response as NativeResponse
 from porch.web.datastructures import Headers, MultiDict
 
 if TYPE_CHECKING:
@@ -85,8 +89,52 @@ class FormData(MultiDict):
 
     async def close(self) -> None:
         """Close every uploaded file."""
+        self.close_files()
+
+    def close_files(self) -> None:
+        """Close (and so delete) every uploaded file."""
         for _, upload in self.files_list:
-            await upload.close()
+            upload.file.close()
+
+
+def close_uploads_after(response: NativeResponse, form: FormData) -> NativeResponse:
+    """`response`, with the form's uploads closed once it is sent (at once for a whole body)."""
+    if not form.files_list:
+        return response
+    body = response.body
+    if isinstance(body, (bytes, FileRegion)):
+        form.close_files()
+        return response
+    return NativeResponse(response.status, response.headers, _ClosingBody(body, form))
+
+
+class _ClosingBody:
+    """A streamed body that closes a form's uploads when the server closes it."""
+
+    __slots__ = ("_body", "_form")
+
+    def __init__(self, body: Iterable[bytes] | AsyncIterable[bytes], form: FormData) -> None:
+        self._body = body
+        self._form = form
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        body = self._body
+        if isinstance(body, AsyncIterable):
+            async for chunk in body:
+                yield chunk
+        else:
+            for chunk in body:
+                yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            close: Any = getattr(self._body, "aclose", None) or getattr(self._body, "close", None)
+            if close is not None:
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
+        finally:
+            self._form.close_files()
 
 
 async def parse_form(request: "Request") -> FormData:
@@ -97,8 +145,13 @@ async def parse_form(request: "Request") -> FormData:
         body = await request.body()
         charset = options.get(b"charset", b"utf-8").decode("latin-1")
         try:
+            codecs.lookup(charset)
+        except LookupError:
+            raise HTTPError(400, f"Unknown form charset {charset!r}") from None
+        try:
+            # Decoded with the charset first: some clients (curl -d) send text unescaped.
             fields = parse_qsl(
-                body.decode("latin-1"),
+                body.decode(charset),
                 keep_blank_values=True,
                 encoding=charset,
                 errors="strict",
@@ -106,7 +159,7 @@ async def parse_form(request: "Request") -> FormData:
             )
         except UnicodeDecodeError:
             raise HTTPError(400, f"Form data is not valid {charset}") from None
-        except (ValueError, LookupError) as exc:
+        except ValueError as exc:
             raise HTTPError(413 if "Max number" in str(exc) else 400, str(exc)) from None
         return FormData(fields)
     if kind == b"multipart/form-data":
@@ -135,6 +188,7 @@ class _MultipartState:
         self.upload: UploadFile | None = None
         self.data = bytearray()
         self.error: HTTPError | None = None
+        self.ended = False  # the closing boundary was seen
 
     def callbacks(self) -> dict[str, Callable[..., None]]:
         return {
@@ -145,7 +199,11 @@ class _MultipartState:
             "on_header_value": self.header_value_data,
             "on_header_end": self.header_end,
             "on_headers_finished": self.headers_finished,
+            "on_end": self.end,
         }
+
+    def end(self) -> None:
+        self.ended = True
 
     def fail(self, status: int, detail: str) -> None:
         if self.error is None:
@@ -226,6 +284,8 @@ async def _parse_multipart(request: "Request", boundary: bytes) -> FormData:
             if state.error is not None:
                 raise state.error
         parser.finalize()
+        if not state.ended and state.error is None:
+            raise MultipartParseError("the body ended before the closing boundary")
     except MultipartParseError as exc:
         _close_all(state)
         raise HTTPError(400, f"Malformed multipart form: {exc}") from None

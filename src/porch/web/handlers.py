@@ -5,7 +5,8 @@ annotated `Request`) gets the request, one named like a path parameter gets its 
 and one with a default is left to it. Anything else is an error at once, not at request time.
 
 Return values: `str` is HTML, `bytes` application/octet-stream, dict/list/dataclass/msgspec
-struct JSON, a `Response` itself, `(body, status)` or `(body, status, headers)`, `None` 204.
+struct JSON, a `Response` itself, `(body, status)`, `(body, headers)` or `(body, status,
+headers)`, `None` 204.
 """
 
 import asyncio
@@ -118,11 +119,16 @@ def make_response(value: Any, request: Request | None = None) -> Response:
         return value
     if isinstance(value, tuple):
         if not 2 <= len(value) <= 3:
-            raise TypeError("a handler returns (body, status) or (body, status, headers)")
+            raise TypeError(
+                "a handler returns (body, status), (body, headers) or (body, status, headers)"
+            )
         response = make_response(value[0], request)
-        response.status = int(value[1])
-        if len(value) == 3:
-            headers = value[2]
+        headers = value[-1] if len(value) == 3 else None
+        if len(value) == 2 and isinstance(value[1], (Mapping, list)):
+            headers = value[1]  # Flask's (body, headers)
+        else:
+            response.status = int(value[1])
+        if headers is not None:
             items = headers.items() if isinstance(headers, Mapping) else headers
             for name, text in items:
                 response.headers[name] = text

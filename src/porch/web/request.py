@@ -98,7 +98,8 @@ class Request:
             cookies: dict[str, str] = {}
             for name, value in self.head.headers:
                 if name == b"cookie":
-                    for key, text in parse_cookies(value.decode("latin-1")).items():
+                    # Browsers send what scripts set as UTF-8.
+                    for key, text in parse_cookies(value.decode("utf-8", "replace")).items():
                         cookies.setdefault(key, text)
             self._cookies = cookies
         return self._cookies
@@ -149,7 +150,7 @@ class Request:
             self._state = SimpleNamespace()
         return self._state
 
-    def url_for(self, name: str, **params: Any) -> str:
+    def url_for(self, name: str, /, **params: Any) -> str:
         """The path of a route, under this request's root path."""
         if self.app is None:
             raise RuntimeError("url_for needs the request's application")
@@ -159,18 +160,28 @@ class Request:
 
     async def body(self) -> bytes:
         """The whole body."""
-        if self._body is None:
-            self._body = await self._reader.read()
-        return self._body
+        body = self._body
+        if body is None:
+            body = self._body = await self._reader.read()
+        elif body is _STREAMED:
+            raise RuntimeError(
+                "the request body was already consumed by request.stream() (or a multipart "
+                "form()): read body() first to keep it"
+            )
+        return body
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The body, chunk by chunk as it arrives (once; or the whole body if already read)."""
-        if self._body is not None:
-            if self._body:
-                yield self._body
-            return
-        async for chunk in self._reader.stream():
-            yield chunk
+        body = self._body
+        if body is None:
+            # PERF: marked in `_body`, not in an attribute of its own each request would set.
+            self._body = _STREAMED
+            async for chunk in self._reader.stream():
+                yield chunk
+        elif body is _STREAMED:
+            raise RuntimeError("the request body was already consumed by request.stream()")
+        elif body:
+            yield body
 
     async def json(self) -> Any:
         """The body parsed as JSON; 400 if it is not JSON."""
@@ -259,3 +270,5 @@ class _Unread:
 
 
 _UNREAD: Any = _Unread()
+# The body has been handed out by stream(): not kept, and not to be read again.
+_STREAMED: Any = _Unread()

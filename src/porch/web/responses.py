@@ -284,7 +284,7 @@ class FileResponse(Response):
 
         if self._cookies:
             self._add_cookies(request)
-        return file_response(
+        response = file_response(
             self.path,
             request.head,
             content_type=self.file_media_type,
@@ -292,6 +292,9 @@ class FileResponse(Response):
             filename=self.filename,
             disposition=self.disposition,
         )
+        if self.status != 200 and response.status == 200:
+            response.status = self.status  # a page for an error, say: FileResponse(p, 404)
+        return response
 
 
 def redirect(url: str, status: int = 302) -> RedirectResponse:

@@ -20,7 +20,7 @@ _PARAMETER = re.compile(
 
 
 class Converter(Protocol):
-    """Turns one URL segment (or, with `regex` spanning '/', a path) into a value and back."""
+    """One URL segment as a value and back (a PathConverter subclass: the rest of the path)."""
 
     regex: str
 
@@ -64,7 +64,8 @@ class FloatConverter:
 
 
 class PathConverter:
-    regex = r".+"  # spans segments: the rest of the path
+    # Spans segments: the rest of the path, not starting with an empty segment (as Flask's).
+    regex = r"[^/].*"
 
     def to_python(self, value: str) -> str:
         return value
@@ -175,7 +176,8 @@ class _Node:
         self.literal: dict[str, _Node] = {}
         self.parameters: list[tuple[str, Converter, _Node]] = []
         self.patterns: dict[int, re.Pattern[str]] = {}
-        self.rest: list[tuple[str, Converter, dict[str, Route]]] = []  # path parameters
+        # Path parameters: (name, converter, followed by a trailing slash, routes by method).
+        self.rest: list[tuple[str, Converter, bool, dict[str, Route]]] = []
         self.methods: dict[str, Route] | None = None
 
 
@@ -216,14 +218,15 @@ class RouteTable:
                 continue
             name, converter = segment
             if isinstance(converter, PathConverter):
-                for rest_name, rest_converter, methods in node.rest:
-                    if rest_name == name and rest_converter is converter:
+                slash = route.segments[-1] == ""  # `/<path:p>/`: the rest must end in '/'
+                for rest_name, rest_converter, rest_slash, methods in node.rest:
+                    if rest_name == name and rest_converter is converter and rest_slash == slash:
                         self._bind(methods, route)
                         break
                 else:
                     methods = {}
                     self._bind(methods, route)
-                    node.rest.append((name, converter, methods))
+                    node.rest.append((name, converter, slash, methods))
                 return
             for child_name, child_converter, child in node.parameters:
                 if child_name == name and child_converter is converter:
@@ -278,11 +281,16 @@ class RouteTable:
                     return found
         if node.rest:
             rest = "/".join(segments[index:])
-            for name, converter, methods in node.rest:
-                if re.fullmatch(converter.regex, rest) is None:
+            for name, converter, slash, methods in node.rest:
+                value = rest
+                if slash:
+                    if not rest.endswith("/"):
+                        continue
+                    value = rest[:-1]
+                if re.fullmatch(converter.regex, value) is None:
                     continue
                 try:
-                    value = converter.to_python(rest)
+                    value = converter.to_python(value)
                 except (ValueError, TypeError):
                     continue
                 return methods, {**params, name: value}

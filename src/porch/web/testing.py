@@ -15,12 +15,15 @@ from typing import Any, TypeVar
 
 import httpx
 
+from porch.http.errors import HTTPError
 from porch.http.native import FileRegion, RequestHead
 from porch.http.native import Response as NativeResponse
 from porch.server.asgi import http_scope
+from porch.server.loader import detect_interface
 from porch.server.types import Message
 
 T = TypeVar("T")
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
 
 
 class _Portal:
@@ -81,12 +84,21 @@ class TestClient(httpx.Client):
             path = "native" if hasattr(app, "__porch_http__") else "asgi"
         if path not in ("native", "asgi"):
             raise ValueError("path must be 'native' or 'asgi'")
+        if path == "native" and not hasattr(app, "__porch_http__"):
+            raise ValueError("path='native' needs an application with __porch_http__")
+        if path == "asgi" and not _speaks_asgi(app):
+            raise ValueError(
+                "TestClient calls native and ASGI applications; mount a WSGI application "
+                "in a porch App (app.mount) to test it"
+            )
         self.app = app
         self.path = path
         self.client_address = client
         self._portal: _Portal | None = None
         self._lifespan: asyncio.Task[None] | None = None
-        self._lifespan_queue: asyncio.Queue[Message] | None = None
+        self._lifespan_queues: tuple[asyncio.Queue[Message], asyncio.Queue[Message]]
+        # The lifespan state the application keeps (ASGI "state"); each request sees a copy.
+        self.state: dict[str, Any] = {}
         super().__init__(base_url=base_url, transport=_Transport(self), **options)
 
     def _portal_run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -119,9 +131,13 @@ class TestClient(httpx.Client):
         body = await asyncio.get_running_loop().run_in_executor(None, request.read)
         head = self._head(request)
         if self.path == "native":
-            native = self.app.__porch_http__(head, _BytesBody(body))
-            if inspect.isawaitable(native):
-                native = await native
+            try:
+                native = self.app.__porch_http__(head, _BytesBody(body))
+                if inspect.isawaitable(native):
+                    native = await native
+            except HTTPError as error:  # as porch's server answers it
+                text = f"{error.status} {error.detail}\n".encode()
+                native = NativeResponse(error.status, [_TEXT, *error.headers], text)
             return await _collect(native, head, request)
         return await self._call_asgi(head, body, request)
 
@@ -150,22 +166,31 @@ class TestClient(httpx.Client):
                     done.set()
 
         try:
-            await self.app(http_scope(head), receive, send)
+            await self.app(http_scope(head, self.state), receive, send)
         finally:
             done.set()
         if not start:
             raise RuntimeError("the application returned without a response")
         headers = [(bytes(n), bytes(v)) for n, v in start.get("headers", ())]
         content = b"" if head.method == "HEAD" else b"".join(chunks)
+        # A stream, not content: httpx would add a Content-Length the application did not send.
         return httpx.Response(
-            int(start["status"]), headers=headers, content=content, request=request
+            int(start["status"]),
+            headers=headers,
+            stream=httpx.ByteStream(content),
+            request=request,
         )
 
     # Startup and shutdown.
 
     def __enter__(self) -> "TestClient":
         super().__enter__()
-        self._portal_run(self._start())
+        try:
+            self._portal_run(self._start())
+        except BaseException:
+            self._close_portal()
+            super().__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -174,34 +199,71 @@ class TestClient(httpx.Client):
                 self._portal_run(self._stop())
         finally:
             super().__exit__(*exc)
-            if self._portal is not None:
-                self._portal.close()
-                self._portal = None
+            self._close_portal()
+
+    def close(self) -> None:
+        """Close the client and stop its event loop's thread."""
+        super().close()
+        self._close_portal()
+
+    def _close_portal(self) -> None:
+        if self._portal is not None:
+            self._portal.close()
+            self._portal = None
 
     async def _start(self) -> None:
-        queue: asyncio.Queue[Message] = asyncio.Queue()
+        if not _speaks_asgi(self.app):
+            return  # a native-only application has no lifespan to run
+        requests: asyncio.Queue[Message] = asyncio.Queue()
         replies: asyncio.Queue[Message] = asyncio.Queue()
-        self._lifespan_queue = replies
-        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": self.state}
 
         async def send(message: Message) -> None:
             await replies.put(message)
 
-        self._lifespan = asyncio.get_running_loop().create_task(self.app(scope, queue.get, send))
-        self._lifespan_send = queue
-        await queue.put({"type": "lifespan.startup"})
-        reply = await replies.get()
+        task = asyncio.get_running_loop().create_task(self.app(scope, requests.get, send))
+        await requests.put({"type": "lifespan.startup"})
+        reply = await _reply(task, replies)
+        if reply is None:
+            # The application does not do lifespan (as the spec allows, it raised or returned).
+            if not task.cancelled():
+                task.exception()  # retrieved: not an error left unseen
+            return
         if reply["type"] == "lifespan.startup.failed":
+            await asyncio.wait([task], timeout=5)
             raise RuntimeError(f"application startup failed: {reply.get('message', '')}")
+        self._lifespan = task
+        self._lifespan_queues = (requests, replies)
 
     async def _stop(self) -> None:
-        assert self._lifespan_queue is not None
-        await self._lifespan_send.put({"type": "lifespan.shutdown"})
-        reply = await self._lifespan_queue.get()
-        if self._lifespan is not None:
-            await self._lifespan
-        if reply["type"] == "lifespan.shutdown.failed":
+        task = self._lifespan
+        assert task is not None
+        self._lifespan = None
+        requests, replies = self._lifespan_queues
+        await requests.put({"type": "lifespan.shutdown"})
+        reply = await _reply(task, replies)
+        await asyncio.wait([task], timeout=5)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise RuntimeError("application shutdown failed") from task.exception()
+        if reply is not None and reply["type"] == "lifespan.shutdown.failed":
             raise RuntimeError(f"application shutdown failed: {reply.get('message', '')}")
+
+
+async def _reply(task: "asyncio.Task[Any]", replies: "asyncio.Queue[Message]") -> Message | None:
+    """The application's next lifespan message, or None if it ends without sending one."""
+    getting = asyncio.ensure_future(replies.get())
+    await asyncio.wait([getting, task], return_when=asyncio.FIRST_COMPLETED)
+    if getting.done():
+        return getting.result()
+    getting.cancel()
+    return None
+
+
+def _speaks_asgi(app: Any) -> bool:
+    """Whether `app` is an ASGI application (porch's App is one; StaticFiles is native only)."""
+    if hasattr(app, "__porch_http__"):
+        return callable(app) and inspect.iscoroutinefunction(type(app).__call__)
+    return detect_interface(app) == "asgi"
 
 
 async def _collect(
@@ -236,11 +298,22 @@ async def _collect(
                 if inspect.isawaitable(result):
                     await result
         content = b"".join(parts)
-    if isinstance(body, bytes) and not any(n == b"content-length" for n, _ in headers):
+    status = native.status
+    no_body = status in (204, 304) or status < 200
+    if (
+        isinstance(body, bytes)
+        and not no_body
+        and (content or head.method != "HEAD")
+        and not any(n == b"content-length" for n, _ in headers)
+    ):
+        # As porch's server frames it: a whole body gets its length (a HEAD's empty one
+        # says nothing of the GET's); a stream is chunked.
         headers.append((b"content-length", str(len(content)).encode()))
-    if head.method == "HEAD" or native.status in (204, 304):
+    if head.method == "HEAD" or no_body:
         content = b""
-    return httpx.Response(native.status, headers=headers, content=content, request=request)
+    return httpx.Response(
+        status, headers=headers, stream=httpx.ByteStream(content), request=request
+    )
 
 
 def _read_region(region: FileRegion) -> bytes:
