@@ -15,13 +15,12 @@ from typing import Any
 from bench import report
 from bench.lock import exclusive_run
 from bench.machine import BUSY_LOAD, describe_machine
-from bench.runner import Plan, measure_all
-from bench.scenarios import SCENARIOS
+from bench.runner import Plan, check_all, measure_all
+from bench.scenarios import SCENARIOS, Scenario
 from bench.wrk import find_wrk
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs" / "benchmarks.md"
-CHART = REPO / "docs" / "benchmarks.png"
 RESULTS = Path(__file__).resolve().parent / "results"
 # nginx lives in sbin, which is not on every user's PATH.
 EXTRA_PATH = ("/usr/sbin", "/usr/local/sbin", "/sbin")
@@ -63,6 +62,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="rewrite docs/benchmarks.md and its chart (default: only when every scenario runs)",
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="start each server once and check its answer, without measuring",
+    )
     args = parser.parse_args(argv)
     if args.warmup is not None and args.warmup < 0:
         parser.error("--warmup must not be negative")
@@ -81,7 +85,11 @@ def list_scenarios() -> None:
     """Print each scenario, its servers and its target."""
     for scenario in SCENARIOS:
         print(f"{scenario.name}: {scenario.title}")
-        print(f"  target: {scenario.target.describe()}; {scenario.connections} connections")
+        goals = [scenario.target.describe()] if scenario.target else []
+        if scenario.ahead_of:
+            goals.append(f"{scenario.subject} ahead of {', '.join(scenario.ahead_of)}")
+        print(f"  GET {scenario.path}, {scenario.connections} connections")
+        print(f"  targets: {'; '.join(goals)}")
         for server in scenario.servers:
             print(f"  - {server.label}")
 
@@ -115,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(
             f"bench: no server {', '.join(unknown)}; the servers are: {', '.join(sorted(known))}"
         )
+    if args.check:
+        check(scenarios, labels)
+        return
     plan = make_plan(args)
     # By default only a run of everything speaks for the docs.
     write_docs = args.docs if args.docs is not None else not (args.scenario or labels)
@@ -143,12 +154,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\nraw results: {saved.relative_to(REPO)}")
     if write_docs:
         DOCS.parent.mkdir(exist_ok=True)
-        report.draw_chart(scenarios, outcomes, CHART)
-        text = report.markdown_report(scenarios, outcomes, plan, machine, command, when, CHART.name)
+        charts = report.draw_charts(scenarios, outcomes, DOCS.parent)
+        text = report.markdown_report(scenarios, outcomes, plan, machine, command, when, charts)
         DOCS.write_text(text)
-        print(f"rewrote {DOCS.relative_to(REPO)} and {CHART.relative_to(REPO)}")
+        written = [DOCS, *(DOCS.parent / name for name in charts.values())]
+        print(f"rewrote {', '.join(str(path.relative_to(REPO)) for path in written)}")
     elif args.docs is None:
         print(f"{DOCS.relative_to(REPO)} left as it was: a subset ran (--docs rewrites it anyway)")
+
+
+def check(scenarios: Sequence[Scenario], labels: Sequence[str]) -> None:
+    """`--check`: every server's answer, no load (nor wrk); exit status 1 if one is wrong."""
+    os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *EXTRA_PATH])
+    if shutil.which("taskset") is None:
+        sys.exit(
+            "bench: taskset is not installed (on Debian or Ubuntu: apt-get install util-linux)"
+        )
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        cpu = min(os.sched_getaffinity(0))
+        outcomes = check_all(scenarios, cpu, progress, labels)
+    except KeyboardInterrupt:
+        print("bench: interrupted; every server was stopped", file=sys.stderr)
+        sys.exit(130)
+    failed = [f"{scenario} · {label}" for (scenario, label), o in outcomes.items() if o.failure]
+    if failed:
+        sys.exit(f"bench: {len(failed)} of {len(outcomes)} failed: {', '.join(failed)}")
+    print(f"bench: all {len(outcomes)} answered as expected")
 
 
 def announce(machine: dict[str, Any], plan: Plan) -> None:

@@ -10,7 +10,23 @@ from typing import Any
 
 # Above this 1-minute load average, other work competes with the two pinned processes.
 BUSY_LOAD = 0.5
-PACKAGES = ("porch", "uvicorn", "uvloop", "httptools", "granian", "gunicorn", "flask")
+PACKAGES = (
+    "porch",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "granian",
+    "gunicorn",
+    "starlette",
+    "fastapi",
+    "litestar",
+    "blacksheep",
+    "sanic",
+    "falcon",
+    "flask",
+    "django",
+    "jinja2",
+)
 
 
 def cpu_model() -> str:

@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from bench.answers import Expected
+
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 
@@ -97,8 +99,10 @@ def wait_accepting(process: subprocess.Popen[bytes], host: str, port: int, log: 
     raise ServerError(f"did not accept connections within {READY_TIMEOUT:g} s:\n" + log_tail(log))
 
 
-def check_answer(host: str, port: int, path: str, body: bytes, timeout: float = 15.0) -> None:
-    """GET path once; raise ServerError unless the answer is 200 with exactly `body`."""
+def check_answer(
+    host: str, port: int, path: str, expected: Expected, timeout: float = 15.0
+) -> None:
+    """GET path once; raise ServerError unless the answer is 200 with the expected body."""
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", path)
@@ -112,8 +116,6 @@ def check_answer(host: str, port: int, path: str, body: bytes, timeout: float = 
         raise ServerError(
             f"GET {path} answered {response.status} {response.reason}, not 200: {received[:200]!r}"
         )
-    if received != body:
-        raise ServerError(
-            f"GET {path} answered 200 with a different body ({len(received)} bytes, "
-            f"expected {len(body)}): {received[:80]!r}"
-        )
+    problem = expected.problem(received, response.getheader("content-type") or "")
+    if problem:
+        raise ServerError(f"GET {path} answered 200 with {problem}")

@@ -1,4 +1,4 @@
-"""The results three ways: tables in the terminal, docs/benchmarks.md with its chart, JSON."""
+"""The results three ways: tables in the terminal, docs/benchmarks.md with its charts, JSON."""
 
 import json
 import statistics
@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.machine import BUSY_LOAD
 from bench.runner import Outcome, Plan
-from bench.scenarios import Scenario
+from bench.scenarios import GROUPS, SCENARIOS, Scenario
 from bench.wrk import THREADS
 
 Outcomes = Mapping[tuple[str, str], Outcome]
@@ -30,9 +30,11 @@ class Verdict:
         return {True: "PASS", False: "FAIL", None: "N/A"}[self.passed]
 
 
-def judge(scenario: Scenario, outcomes: Outcomes) -> Verdict:
-    """Compare the target's subject with its reference."""
+def judge(scenario: Scenario, outcomes: Outcomes) -> Verdict | None:
+    """Compare the target's subject with its reference (None: the scenario has no target)."""
     target = scenario.target
+    if target is None:
+        return None
     subject = outcomes.get((scenario.name, target.subject))
     reference = outcomes.get((scenario.name, target.reference))
     if reference is None or reference.median is None:
@@ -49,6 +51,54 @@ def judge(scenario: Scenario, outcomes: Outcomes) -> Verdict:
     return Verdict(passed, ratio, reason)
 
 
+def judge_ahead(scenario: Scenario, outcomes: Outcomes) -> Verdict | None:
+    """Whether the subject served more than each of `ahead_of` (None: nothing to beat).
+
+    The ratio is the subject's to the fastest of the others. A peer whose runs had errors still
+    counts: errors answered fast must not let porch pass.
+    """
+    if not scenario.ahead_of:
+        return None
+    name = scenario.subject
+    subject = outcomes.get((scenario.name, name))
+    measured = {
+        label: outcome.median
+        for label in scenario.ahead_of
+        if (outcome := outcomes.get((scenario.name, label))) is not None
+        and outcome.median is not None
+    }
+    missing = [label for label in scenario.ahead_of if label not in measured]
+    unmeasured = f"; not measured: {', '.join(missing)}" if missing else ""
+    if not measured:
+        return Verdict(None, None, "no other framework was measured")
+    if subject is None or subject.median is None:
+        return Verdict(False, None, f"{name} was not measured")
+    fastest = max(measured, key=lambda label: measured[label])
+    ratio = subject.median / measured[fastest]
+    if subject.errors:
+        return Verdict(False, ratio, f"{name}'s runs had errors{unmeasured}")
+    ahead = [label for label, median in measured.items() if median >= subject.median]
+    if ahead:
+        beaten_by = ", ".join(
+            f"{label} ({measured[label] / subject.median:.2f}x {name})"
+            for label in sorted(ahead, key=lambda label: -measured[label])
+        )
+        return Verdict(False, ratio, f"behind {beaten_by}{unmeasured}")
+    return Verdict(True, ratio, f"{ratio:.2f}x the fastest other, {fastest}{unmeasured}")
+
+
+def verdicts(scenario: Scenario, outcomes: Outcomes) -> list[tuple[str, Verdict]]:
+    """Each goal of a scenario, described, with its verdict."""
+    found = []
+    target, verdict = scenario.target, judge(scenario, outcomes)
+    if target is not None and verdict is not None:
+        found.append((f"target {target.describe()}", verdict))
+    ahead = judge_ahead(scenario, outcomes)
+    if ahead is not None:
+        found.append((f"{scenario.subject} ahead of every framework", ahead))
+    return found
+
+
 def format_errors(errors: Mapping[str, int]) -> str:
     """`12 status, 3 read` or `0`."""
     if not errors:
@@ -60,7 +110,7 @@ def format_errors(errors: Mapping[str, int]) -> str:
 
 def rows(scenario: Scenario, outcomes: Outcomes) -> list[dict[str, str]]:
     """One row per server: median, range, ratio to the reference, p99, errors."""
-    reference = outcomes.get((scenario.name, scenario.target.reference))
+    reference = outcomes.get((scenario.name, scenario.reference))
     base = reference.median if reference else None
     table = []
     for server in scenario.servers:
@@ -106,10 +156,10 @@ def columns(scenario: Scenario) -> list[tuple[str, str]]:
         ("server", "Server"),
         ("rate", "req/s (median)"),
         ("range", "min-max"),
-        ("ratio", f"vs {scenario.target.reference}"),
+        ("ratio", f"vs {scenario.reference}"),
         ("p99", "p99 latency"),
     ]
-    if len(scenario.body) >= LARGE_BODY:
+    if scenario.expect.size >= LARGE_BODY:
         heads.append(("transfer", "transfer"))
     heads.append(("errors", "errors"))
     return heads
@@ -119,9 +169,9 @@ def terminal_report(scenarios: Sequence[Scenario], outcomes: Outcomes) -> str:
     """Plain-text tables for the terminal."""
     out = []
     for scenario in scenarios:
-        verdict = judge(scenario, outcomes)
         out.append(f"\n{scenario.name}: {scenario.title}")
-        out.append(f"  target {scenario.target.describe()}: {verdict.label} ({verdict.reason})")
+        for goal, verdict in verdicts(scenario, outcomes):
+            out.append(f"  {goal}: {verdict.label} ({verdict.reason})")
         heads = columns(scenario)
         table = rows(scenario, outcomes)
         widths = [max(len(head), *(len(row[key]) for row in table)) for key, head in heads]
@@ -135,6 +185,16 @@ def terminal_report(scenarios: Sequence[Scenario], outcomes: Outcomes) -> str:
     return "\n".join(out)
 
 
+# Seconds a run takes besides its warm-up and measurement: starting and stopping the server.
+RUN_OVERHEAD_S = 2.0
+
+
+def full_run_minutes(rounds: int = 3, duration: int = 10, warmup: int = 2) -> int:
+    """About how long `make bench` takes: every server of every scenario, every round."""
+    runs = sum(len(scenario.servers) for scenario in SCENARIOS) * rounds
+    return round(runs * (duration + warmup + RUN_OVERHEAD_S) / 60)
+
+
 def markdown_report(
     scenarios: Sequence[Scenario],
     outcomes: Outcomes,
@@ -142,9 +202,9 @@ def markdown_report(
     machine: Mapping[str, Any],
     command: str,
     when: str,
-    chart: str,
+    charts: Mapping[str, str],
 ) -> str:
-    """docs/benchmarks.md."""
+    """docs/benchmarks.md; `charts` names the chart of each group of scenarios."""
     versions = machine["versions"]
     load_start, load_end = machine["load_average"], machine.get("load_average_end", [])
     lines = [
@@ -153,9 +213,10 @@ def markdown_report(
         f"Generated by `{command}` on {when}. Do not edit: `make bench` rewrites this page "
         "(see bench/scenarios.py for what is measured).",
         "",
-        "Run it yourself with `make bench` (3 rounds of 10 s per server: about 10 minutes), or one "
-        "scenario quickly: `python -m bench --scenario static-1m --quick`. Every sample of a run "
-        "is saved as JSON in bench/results/ (not committed). See bench/README.md.",
+        f"Run it yourself with `make bench` (3 rounds of 10 s per server: about "
+        f"{full_run_minutes()} minutes), or one scenario quickly: "
+        "`python -m bench --scenario fw-json --quick`. Every sample of a run is saved as JSON in "
+        "bench/results/ (not committed). See bench/README.md.",
         "",
         "## Targets",
         "",
@@ -163,19 +224,19 @@ def markdown_report(
         "| --- | --- | --- | --- |",
     ]
     for scenario in scenarios:
-        verdict = judge(scenario, outcomes)
-        lines.append(
-            f"| {scenario.name} | {scenario.target.describe()} | {verdict.reason} | "
-            f"**{verdict.label}** |"
-        )
+        for goal, verdict in verdicts(scenario, outcomes):
+            lines.append(
+                f"| {scenario.name} | {goal.removeprefix('target ')} | {verdict.reason} | "
+                f"**{verdict.label}** |"
+            )
     if max(load_start[:1] + load_end[:1]) > BUSY_LOAD:
         lines += [
             "",
             "**The machine was busy during this run** (see the load average below): other work "
             "shared the cores, so the numbers are noisier and lower than on a quiet machine.",
         ]
-    lines += ["", f"![Requests per second, median of the rounds]({chart})", ""]
     lines += [
+        "",
         "## Machine",
         "",
         "| | |",
@@ -195,8 +256,14 @@ def markdown_report(
         f"(`taskset -c {plan.server_cpu} …`); wrk runs pinned to CPU {plan.client_cpu} "
         f"(`taskset -c {plan.client_cpu} wrk -t{THREADS} -cN -d{plan.duration}s`), so the server "
         "and the load generator never share a core. Access logs are off everywhere.",
-        "- Before each run, one GET must answer 200 with exactly the expected body (and again "
-        "after the run); a server that fails the check is reported, not measured.",
+        "- The framework scenarios run the same application written once per framework, each on "
+        "the server it is usually deployed on: the ASGI frameworks on uvicorn (httptools, "
+        "uvloop), Sanic on its own server, Flask and Django on gunicorn's threaded worker; "
+        "porch.App on `porch run`.",
+        "- Before each run, one GET must answer 200 with the expected body (and again after the "
+        "run): to the byte in the server scenarios; in the framework scenarios the same content "
+        "type and JSON value, or a page with the same escaped table rows, whatever the spacing. "
+        "A server that fails the check is reported, not measured.",
         f"- Each run: a {plan.warmup} s warm-up (discarded), then {plan.duration} s measured. "
         f"{plan.rounds} round(s); in each round the servers of a scenario run one after another, "
         "each round starting one server further along, so that machine noise hits all alike. "
@@ -204,12 +271,19 @@ def markdown_report(
         "- The tables give the median over the rounds, the lowest and highest round, and the "
         "ratio of each median to the median of the target's reference. Errors are wrk's socket "
         "errors (connect, read, write, timeout) and answers outside 2xx-3xx, summed over the "
-        "rounds; a run with errors is never counted as passing its target.",
-        "",
-        "## Results",
+        'rounds; a run with errors is never counted as passing its target. "Ahead of every '
+        'framework" compares medians with each other framework of the scenario, and fails if '
+        "any one of them served as many requests per second or more.",
     ]
-    for scenario in scenarios:
-        lines += scenario_section(scenario, outcomes)
+    for group, title in GROUPS.items():
+        members = [scenario for scenario in scenarios if scenario.group == group]
+        if not members:
+            continue
+        lines += ["", f"## {title}", ""]
+        if group in charts:
+            lines += [f"![Requests per second, median of the rounds]({charts[group]})"]
+        for scenario in members:
+            lines += scenario_section(scenario, outcomes)
     return "\n".join(lines) + "\n"
 
 
@@ -220,15 +294,19 @@ def fmt_load(load: Sequence[float]) -> str:
 
 def scenario_section(scenario: Scenario, outcomes: Outcomes) -> list[str]:
     """The markdown of one scenario: its table, command lines and notes."""
-    verdict = judge(scenario, outcomes)
     heads = columns(scenario)
+    goals = "".join(
+        f" {goal[0].upper()}{goal[1:]}: **{verdict.label}** ({verdict.reason})."
+        for goal, verdict in verdicts(scenario, outcomes)
+    )
+    if scenario.target is None:
+        goals += f" Ratios are to {scenario.reference}."
     lines = [
         "",
         f"### {scenario.name}: {scenario.title}",
         "",
-        f"`GET {scenario.path}`, {len(scenario.body):,} bytes of body, "
-        f"{scenario.connections} connections. Target: {scenario.target.describe()}: "
-        f"**{verdict.label}** ({verdict.reason}).",
+        f"`GET {scenario.path}`, {scenario.expect.describe()}, "
+        f"{scenario.connections} connections.{goals}",
         "",
         "| " + " | ".join(head for _, head in heads) + " |",
         "| --- |" + " ---: |" * (len(heads) - 2) + " --- |",
@@ -251,6 +329,24 @@ def scenario_section(scenario: Scenario, outcomes: Outcomes) -> list[str]:
         if outcome is not None and outcome.failure:
             lines += ["", f"{server.label} failed:", "", "```", outcome.failure.strip(), "```"]
     return lines
+
+
+def chart_names(scenarios: Sequence[Scenario]) -> dict[str, str]:
+    """The chart file of each group among `scenarios`: benchmarks.png, benchmarks-framework.png."""
+    groups = [group for group in GROUPS if any(s.group == group for s in scenarios)]
+    return {
+        group: "benchmarks.png" if group == "server" else f"benchmarks-{group}.png"
+        for group in groups
+    }
+
+
+def draw_charts(scenarios: Sequence[Scenario], outcomes: Outcomes, folder: Path) -> dict[str, str]:
+    """One PNG per group of scenarios in `folder`; returns each group's file name."""
+    names = chart_names(scenarios)
+    for group, name in names.items():
+        members = [scenario for scenario in scenarios if scenario.group == group]
+        draw_chart(members, outcomes, folder / name)
+    return names
 
 
 def draw_chart(scenarios: Sequence[Scenario], outcomes: Outcomes, path: Path) -> None:
@@ -280,7 +376,7 @@ def draw_chart(scenarios: Sequence[Scenario], outcomes: Outcomes, path: Path) ->
 
 def draw_scenario(axis: Any, scenario: Scenario, outcomes: Outcomes) -> None:
     """One scenario's bars: porch in orange, its peers in grey, each labelled with its ratio."""
-    reference = outcomes.get((scenario.name, scenario.target.reference))
+    reference = outcomes.get((scenario.name, scenario.reference))
     base = reference.median if reference else None
     labels, medians, lows, highs, colors, notes = [], [], [], [], [], []
     for server in scenario.servers:
@@ -298,7 +394,7 @@ def draw_scenario(axis: Any, scenario: Scenario, outcomes: Outcomes) -> None:
         medians.append(median)
         lows.append(median - min(rates))
         highs.append(max(rates))
-        colors.append("#d9822b" if server.label == scenario.target.subject else "#5b7083")
+        colors.append("#d9822b" if server.label == scenario.subject else "#5b7083")
         notes.append(f"{median:,.0f}" + (f"  ({median / base:.2f}x)" if base and median else ""))
     positions = list(range(len(labels)))
     errors = [lows, [high - median for high, median in zip(highs, medians, strict=True)]]
@@ -307,7 +403,7 @@ def draw_scenario(axis: Any, scenario: Scenario, outcomes: Outcomes) -> None:
     axis.invert_yaxis()
     axis.set_title(f"{scenario.name}: {scenario.title}", fontsize=10, loc="left")
     axis.set_xlabel(
-        f"requests per second (median; whiskers: min-max; ratio to {scenario.target.reference})",
+        f"requests per second (median; whiskers: min-max; ratio to {scenario.reference})",
         fontsize=8,
     )
     axis.tick_params(labelsize=8)
@@ -344,15 +440,19 @@ def results_json(
                 "name": scenario.name,
                 "title": scenario.title,
                 "path": scenario.path,
-                "body_bytes": len(scenario.body),
+                "group": scenario.group,
+                "expected": scenario.expect.describe(),
                 "connections": scenario.connections,
-                "target": {
-                    "subject": scenario.target.subject,
-                    "reference": scenario.target.reference,
-                    "ratio": scenario.target.ratio,
-                    "verdict": judge(scenario, outcomes).label,
-                    "measured_ratio": judge(scenario, outcomes).ratio,
-                },
+                "reference": scenario.reference,
+                "goals": [
+                    {
+                        "goal": goal,
+                        "verdict": verdict.label,
+                        "measured_ratio": verdict.ratio,
+                        "reason": verdict.reason,
+                    }
+                    for goal, verdict in verdicts(scenario, outcomes)
+                ],
                 "servers": [
                     outcomes[scenario.name, server.label].to_json()
                     for server in scenario.servers

@@ -1,12 +1,14 @@
 """Measuring: every server of every scenario, round after round, one at a time."""
 
+import contextlib
 import os
 import shlex
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,10 +192,11 @@ def measure(scenario: Scenario, server: Server, plan: Plan, root: Path, tempdir:
     raise AssertionError("unreachable")
 
 
-def measure_once(
-    scenario: Scenario, server: Server, plan: Plan, root: Path, tempdir: Path
-) -> WrkResult:
-    """One start of the server and one measured wrk run."""
+@contextlib.contextmanager
+def serving(
+    scenario: Scenario, server: Server, cpu: int, root: Path, tempdir: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    """Start the server on a free port, check its answer; yields (process, port, log)."""
     port = free_port(HOST)
     workdir = Path(tempfile.mkdtemp(prefix=f"{scenario.name}-", dir=tempdir))
     workdir.chmod(0o755)
@@ -209,10 +212,18 @@ def measure_once(
     if server.prepare is not None:
         server.prepare(workdir, values)
     argv = server.argv(values)
-    url = f"http://{HOST}:{port}{scenario.path}"
     log = workdir / "server.log"
-    with running(pinned(plan.server_cpu, argv), cwd=APPS, log=log, host=HOST, port=port) as proc:
-        check_answer(HOST, port, scenario.path, scenario.body)
+    with running(pinned(cpu, argv), cwd=APPS, log=log, host=HOST, port=port) as proc:
+        check_answer(HOST, port, scenario.path, scenario.expect)
+        yield proc, port, log
+
+
+def measure_once(
+    scenario: Scenario, server: Server, plan: Plan, root: Path, tempdir: Path
+) -> WrkResult:
+    """One start of the server and one measured wrk run."""
+    with serving(scenario, server, plan.server_cpu, root, tempdir) as (proc, port, log):
+        url = f"http://{HOST}:{port}{scenario.path}"
         if plan.warmup:
             run_wrk(
                 url, connections=scenario.connections, duration=plan.warmup, cpu=plan.client_cpu
@@ -226,7 +237,33 @@ def measure_once(
             )
         # The server must still answer correctly after the load.
         try:
-            check_answer(HOST, port, scenario.path, scenario.body)
+            check_answer(HOST, port, scenario.path, scenario.expect)
         except ServerError as exc:
             raise ServerError(f"after the run, {exc}") from None
     return result
+
+
+def check_all(
+    scenarios: Sequence[Scenario], cpu: int, progress: Progress, labels: Sequence[str] = ()
+) -> dict[tuple[str, str], Outcome]:
+    """Start every (chosen) server of every scenario once and check its answer; no load."""
+    outcomes = plan_outcomes(scenarios, labels, progress)
+    with tempfile.TemporaryDirectory(prefix="porch-bench-") as temp:
+        tempdir = Path(temp)
+        tempdir.chmod(0o755)
+        for scenario in scenarios:
+            root = write_files(tempdir, scenario)
+            for server in scenario.servers:
+                outcome = outcomes.get((scenario.name, server.label))
+                if outcome is None or outcome.failure:
+                    continue
+                where = f"{scenario.name} · {server.label}"
+                try:
+                    with serving(scenario, server, cpu, root, tempdir):
+                        pass
+                except ServerError as exc:
+                    outcome.failure = str(exc)
+                    progress(f"{where}: FAILED, {exc}")
+                    continue
+                progress(f"{where}: answers as expected")
+    return outcomes

@@ -13,6 +13,11 @@ must reach against a named peer. Command lines are templates; the runner fills i
     {workdir}  a temporary directory of the server's own (configuration, pid file, logs)
 
 To add a scenario, append a `Scenario` to SCENARIOS (and its application to bench/apps/).
+
+Scenarios come in two groups, each with its section and chart in docs/benchmarks.md: the server
+(`porch run` and `porch serve` against other servers, the same application on each) and the
+framework (`porch.App` on `porch run` against other Python frameworks on their usual servers, the
+same application written once per framework in bench/apps/frameworks/).
 """
 
 import random
@@ -21,10 +26,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.answers import Exact, Expected, HTMLPage, JSONValue
+from bench.apps.frameworks.common import MESSAGE, ROUTE_ANSWER, ROUTE_PATH, TEAMS
 from bench.nginx import write_nginx_conf
 
 APPS = Path(__file__).parent / "apps"
 HELLO = b"Hello, world!"
+# The docs' sections and charts, in this order.
+GROUPS = {
+    "server": "The server: porch run and porch serve side by side with other servers",
+    "framework": "The framework: porch.App side by side with other Python frameworks",
+}
 HOST = "127.0.0.1"
 # Threads for gunicorn's gthread worker: the size of porch's own WSGI pool (porch run --threads,
 # default 10), so that both servers run Flask on the same number of threads.
@@ -69,18 +81,30 @@ class Target:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A request, the servers that answer it, and the target between two of them."""
+    """A request, the servers that answer it, and what Porch must reach among them."""
 
     name: str
     title: str
     servers: tuple[Server, ...]
-    target: Target
-    body: bytes
+    # None: no ratio to reach (the ratios are then to `baseline`).
+    target: Target | None
+    expect: Expected
     path: str = "/"
     # Files written into {root} (name -> content) before the servers start.
     files: Mapping[str, bytes] = field(default_factory=dict)
     connections: int = 64
     note: str = ""
+    # The servers `subject` must beat too, each of them (the framework scenarios: every peer).
+    ahead_of: tuple[str, ...] = ()
+    subject: str = "porch"
+    # The server the ratios are to, when there is no target.
+    baseline: str = ""
+    group: str = "server"
+
+    @property
+    def reference(self) -> str:
+        """The server that every ratio in the tables is to."""
+        return self.target.reference if self.target is not None else self.baseline
 
     def server(self, label: str) -> Server:
         """The server with this label."""
@@ -101,10 +125,12 @@ def binary_file(size: int) -> bytes:
     return random.Random(size).randbytes(size)
 
 
-def porch_run(app: str) -> Server:
+def porch_run(app: str, note: str = "") -> Server:
     """`porch run` of an application in bench/apps/."""
     return Server(
-        "porch", f"{{bin}}/porch run {app} --host {{host}} --port {{port}} --no-access-log"
+        "porch",
+        f"{{bin}}/porch run {app} --host {{host}} --port {{port}} --no-access-log",
+        note=note,
     )
 
 
@@ -115,6 +141,23 @@ def granian(interface: str, app: str, label: str) -> Server:
         f"--no-access-log {app}"
     )
     return Server(label, command)
+
+
+def uvicorn(app: str, label: str, note: str = "httptools and uvloop") -> Server:
+    """uvicorn with httptools and uvloop, one worker, no access log."""
+    command = (
+        f"{{bin}}/uvicorn {app} --host {{host}} --port {{port}} --http httptools --loop uvloop "
+        "--no-access-log"
+    )
+    return Server(label, command, note=note)
+
+
+def gunicorn_gthread(app: str, label: str, note: str = "") -> Server:
+    """gunicorn's threaded worker, one process with as many threads as porch's WSGI pool."""
+    command = (
+        f"{{bin}}/gunicorn -k gthread -w 1 --threads {GUNICORN_THREADS} -b {{host}}:{{port}} {app}"
+    )
+    return Server(label, command, note=note)
 
 
 STATIC_SERVERS = (
@@ -141,23 +184,18 @@ STATIC_SERVERS = (
 SMALL_FILE = text_file(3 * 1024)
 LARGE_FILE = binary_file(1024 * 1024)
 
-SCENARIOS: tuple[Scenario, ...] = (
+SERVER_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         name="asgi-plaintext",
         title='Raw ASGI: "Hello, world!" as text/plain',
         servers=(
             porch_run("asgiapp:app"),
-            Server(
-                "uvicorn",
-                "{bin}/uvicorn asgiapp:app --host {host} --port {port} --http httptools "
-                "--loop uvloop --no-access-log",
-                note="httptools and uvloop",
-            ),
+            uvicorn("asgiapp:app", "uvicorn"),
             granian("asgi", "asgiapp:app", "granian"),
             granian("rsgi", "rsgiapp:app", "granian rsgi"),
         ),
         target=Target("porch", "uvicorn", 1.2),
-        body=HELLO,
+        expect=Exact(HELLO),
         note="The same bare ASGI callable (bench/apps/asgiapp.py) on each server; `granian rsgi` "
         "runs the same answer written for granian's own RSGI interface (bench/apps/rsgiapp.py).",
     ),
@@ -166,10 +204,9 @@ SCENARIOS: tuple[Scenario, ...] = (
         title='Flask on WSGI: one route returning "Hello, world!"',
         servers=(
             porch_run("flaskapp:app"),
-            Server(
+            gunicorn_gthread(
+                "flaskapp:app",
                 "gunicorn gthread",
-                f"{{bin}}/gunicorn -k gthread -w 1 --threads {GUNICORN_THREADS} "
-                "-b {host}:{port} flaskapp:app",
                 note=f"{GUNICORN_THREADS} threads, the size of porch's WSGI pool "
                 "(gunicorn's default is 1); its access log is off by default",
             ),
@@ -181,7 +218,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             granian("wsgi", "flaskapp:app", "granian"),
         ),
         target=Target("porch", "gunicorn gthread", 2.0),
-        body=HELLO,
+        expect=Exact(HELLO),
         note="The Flask application bench/apps/flaskapp.py; porch detects WSGI by itself.",
     ),
     Scenario(
@@ -189,7 +226,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         title="Static file, 3 KB",
         servers=STATIC_SERVERS,
         target=Target("porch", "http.server", 10.0),
-        body=SMALL_FILE,
+        expect=Exact(SMALL_FILE),
         path="/small.html",
         files={"small.html": SMALL_FILE},
     ),
@@ -198,7 +235,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         title="Static file, 1 MB",
         servers=STATIC_SERVERS,
         target=Target("porch", "nginx", 0.9),
-        body=LARGE_FILE,
+        expect=Exact(LARGE_FILE),
         path="/large.bin",
         files={"large.bin": LARGE_FILE},
         connections=16,
@@ -207,3 +244,125 @@ SCENARIOS: tuple[Scenario, ...] = (
         "buffers and measure that queue's latency.",
     ),
 )
+
+FRAMEWORK_SERVERS = (
+    porch_run(
+        "frameworks.porch_app:app",
+        note="porch.App with async handlers, on porch's own server (its native path, no ASGI)",
+    ),
+    uvicorn("frameworks.starlette_app:app", "starlette", "on uvicorn (httptools, uvloop)"),
+    uvicorn("frameworks.fastapi_app:app", "fastapi", "on uvicorn (httptools, uvloop)"),
+    uvicorn("frameworks.litestar_app:app", "litestar", "on uvicorn (httptools, uvloop)"),
+    uvicorn("frameworks.blacksheep_app:app", "blacksheep", "on uvicorn (httptools, uvloop)"),
+    Server(
+        "sanic",
+        "{bin}/sanic frameworks.sanic_app:app --host {host} --port {port} --single-process "
+        "--no-access-logs --no-motd",
+        note="on Sanic's own server, as Sanic is deployed: one process (--single-process); "
+        "its server picks uvloop by itself",
+    ),
+    uvicorn(
+        "frameworks.falcon_app:app", "falcon", "falcon.asgi.App on uvicorn (httptools, uvloop)"
+    ),
+    gunicorn_gthread(
+        "frameworks.flask_app:app",
+        "flask",
+        note=f"on gunicorn's gthread worker: 1 process, {GUNICORN_THREADS} threads (the size of "
+        "porch's WSGI pool), plain (sync) views, as Flask runs in production",
+    ),
+    gunicorn_gthread(
+        "frameworks.django_app:application",
+        "django",
+        note=f"on gunicorn's gthread worker: 1 process, {GUNICORN_THREADS} threads, sync views; "
+        "configured in the module with no middleware, no database and its Jinja2 template "
+        "backend",
+    ),
+)
+# Every framework porch must beat, in every framework scenario.
+FRAMEWORK_PEERS = tuple(server.label for server in FRAMEWORK_SERVERS if server.label != "porch")
+FRAMEWORK_NOTE = (
+    "One application per framework (bench/apps/frameworks/), each serving all four framework "
+    "scenarios from the same 100 routes, written as that framework's documentation shows, with "
+    "async handlers where it has them; answers are checked for their meaning (status, content "
+    "type, JSON value or table rows), not their spacing."
+)
+
+
+def framework_scenario(
+    name: str,
+    title: str,
+    *,
+    target: Target | None,
+    expect: Expected,
+    path: str = "/",
+    note: str = "",
+    servers: tuple[Server, ...] = FRAMEWORK_SERVERS,
+    baseline: str = "",
+) -> Scenario:
+    """A framework scenario: porch.App and every peer, porch ahead of each of them."""
+    return Scenario(
+        name=name,
+        title=title,
+        servers=servers,
+        target=target,
+        expect=expect,
+        path=path,
+        note=f"{note} {FRAMEWORK_NOTE}".strip(),
+        ahead_of=FRAMEWORK_PEERS,
+        baseline=baseline,
+        group="framework",
+    )
+
+
+FRAMEWORK_SCENARIOS: tuple[Scenario, ...] = (
+    framework_scenario(
+        "fw-plaintext",
+        'Framework, plaintext: "Hello, world!" as text/plain',
+        servers=(*FRAMEWORK_SERVERS, granian("rsgi", "rsgiapp:app", "granian rsgi")),
+        target=Target("porch", "granian rsgi", 1.0),
+        expect=Exact(HELLO, "text/plain"),
+        note="`granian rsgi` is no framework but the target's reference: a bare callable written "
+        "for granian's own RSGI interface (bench/apps/rsgiapp.py), granian's fastest hello.",
+    ),
+    framework_scenario(
+        "fw-json",
+        'Framework, JSON: {"message": "Hello, world!"}',
+        target=Target("porch", "starlette", 2.5),
+        expect=JSONValue(MESSAGE),
+        path="/json",
+    ),
+    framework_scenario(
+        "fw-route",
+        "Framework, a two-parameter route, the last of 100",
+        target=Target("porch", "starlette", 2.5),
+        expect=JSONValue(ROUTE_ANSWER),
+        path=ROUTE_PATH,
+        note="The route `/users/<int:user_id>/posts/<slug:post>` answers JSON built from both "
+        "parameters; 99 routes of varied shapes, static and dynamic, were added before it "
+        "(bench/apps/frameworks/common.py). `post` uses the framework's slug converter where it "
+        "has one (porch, Sanic, Django), its one-segment string otherwise.",
+    ),
+    framework_scenario(
+        "fw-template",
+        "Framework, a Jinja2 page of 12 rows",
+        target=None,
+        baseline="starlette",
+        expect=HTMLPage(
+            fragments=(
+                "<title>Teams · Porch bench club</title>",
+                "<h1>Our 12 teams</h1>",
+                "<tr><th>Team</th><th>Level</th></tr>",
+            ),
+            rows=tuple((team.name, team.level) for team in TEAMS),
+        ),
+        path="/teams",
+        note="The same two template files (bench/apps/frameworks/templates/: teams.html "
+        "extends base.html) rendered with autoescaping by each framework's own Jinja2 "
+        "integration (Starlette's and FastAPI's Jinja2Templates, Litestar's JinjaTemplateEngine, "
+        "BlackSheep's view(), Flask's render_template, Django's Jinja2 backend); Sanic and Falcon "
+        "have none, so they use a plain jinja2.Environment. Three team names hold `&`, `<>` and "
+        "`'`, which must come out escaped.",
+    ),
+)
+
+SCENARIOS = SERVER_SCENARIOS + FRAMEWORK_SCENARIOS

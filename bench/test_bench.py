@@ -1,5 +1,6 @@
 """Tests of the harness itself (not the servers): `python -m pytest bench`."""
 
+import dataclasses
 import http.server
 import os
 import subprocess
@@ -12,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from bench import report
+from bench.answers import Exact
 from bench.lock import exclusive_run
 from bench.nginx import write_nginx_conf
 from bench.processes import ServerError, check_answer, running, stop_group
-from bench.runner import Outcome, display_command, missing_program, rotated
-from bench.scenarios import SCENARIOS, Scenario, Server, Target
+from bench.runner import Outcome, Plan, check_all, display_command, missing_program, rotated
+from bench.scenarios import GROUPS, SCENARIOS, Scenario, Server, Target
 from bench.wrk import WrkError, WrkResult, parse_output
 
 WRK_OUTPUT = """\
@@ -39,7 +41,7 @@ def sample(rate: float, **errors: int) -> WrkResult:
 def scenario() -> Scenario:
     """A scenario with two servers and porch >= 2x other."""
     servers = (Server("porch", "{bin}/porch run a:app"), Server("other", "{bin}/other a:app"))
-    return Scenario("demo", "Demo", servers, Target("porch", "other", 2.0), b"hi")
+    return Scenario("demo", "Demo", servers, Target("porch", "other", 2.0), Exact(b"hi"))
 
 
 def outcomes(porch: list[WrkResult], other: list[WrkResult]) -> dict[tuple[str, str], Outcome]:
@@ -64,23 +66,28 @@ def test_parse_output_without_summary_says_what_wrk_printed() -> None:
         parse_output("unable to connect to 127.0.0.1:1 Connection refused\n", 1)
 
 
+def judged(porch: list[WrkResult], other: list[WrkResult]) -> report.Verdict:
+    """The demo scenario's verdict with these samples."""
+    verdict = report.judge(scenario(), outcomes(porch, other))
+    assert verdict is not None
+    return verdict
+
+
 def test_judge_passes_at_the_ratio_and_fails_below_it() -> None:
-    verdict = report.judge(scenario(), outcomes([sample(200), sample(210)], [sample(100)]))
+    verdict = judged([sample(200), sample(210)], [sample(100)])
     assert verdict.label == "PASS"
     assert verdict.ratio == pytest.approx(2.05)
-    verdict = report.judge(scenario(), outcomes([sample(199)], [sample(100)]))
-    assert verdict.label == "FAIL"
+    assert judged([sample(199)], [sample(100)]).label == "FAIL"
 
 
 def test_judge_never_passes_a_subject_with_errors() -> None:
-    verdict = report.judge(scenario(), outcomes([sample(500, status=3)], [sample(100)]))
+    verdict = judged([sample(500, status=3)], [sample(100)])
     assert verdict.label == "FAIL"
     assert "errors" in verdict.reason
 
 
 def test_judge_without_reference_is_not_applicable() -> None:
-    verdict = report.judge(scenario(), outcomes([sample(500)], []))
-    assert verdict.label == "N/A"
+    assert judged([sample(500)], []).label == "N/A"
 
 
 def test_rows_show_median_range_ratio_and_errors() -> None:
@@ -128,8 +135,13 @@ def test_every_scenario_names_its_target_servers() -> None:
     for entry in SCENARIOS:
         labels = [server.label for server in entry.servers]
         assert len(set(labels)) == len(labels), entry.name
-        entry.server(entry.target.subject)
-        entry.server(entry.target.reference)
+        entry.server(entry.subject)
+        entry.server(entry.reference)
+        if entry.target is not None:
+            assert entry.target.subject == entry.subject
+        for label in entry.ahead_of:
+            entry.server(label)
+        assert entry.group in GROUPS
 
 
 def test_nginx_conf_keeps_everything_in_the_workdir(tmp_path: Path) -> None:
@@ -171,17 +183,22 @@ def answering_server() -> Iterator[int]:
 
 
 def test_check_answer_accepts_the_expected_body(answering_server: int) -> None:
-    check_answer("127.0.0.1", answering_server, "/", b"Hello")
+    check_answer("127.0.0.1", answering_server, "/", Exact(b"Hello"))
 
 
 def test_check_answer_rejects_another_status(answering_server: int) -> None:
     with pytest.raises(ServerError, match="answered 404"):
-        check_answer("127.0.0.1", answering_server, "/missing", b"Hello")
+        check_answer("127.0.0.1", answering_server, "/missing", Exact(b"Hello"))
 
 
 def test_check_answer_rejects_another_body(answering_server: int) -> None:
     with pytest.raises(ServerError, match="different body"):
-        check_answer("127.0.0.1", answering_server, "/", b"Goodbye")
+        check_answer("127.0.0.1", answering_server, "/", Exact(b"Goodbye"))
+
+
+def test_check_answer_rejects_another_media_type(answering_server: int) -> None:
+    with pytest.raises(ServerError, match="Content-Type"):
+        check_answer("127.0.0.1", answering_server, "/", Exact(b"Hello", "text/plain"))
 
 
 def alive(pid: int) -> bool:
@@ -250,3 +267,130 @@ def test_exclusive_run_waits_for_the_other_run(tmp_path: Path) -> None:
     other.wait(10)
     assert waited > 0.5
     assert said == [f"bench: waiting for another benchmark run to finish (pid {other.pid})"]
+
+
+def race(**medians: float | None) -> tuple[Scenario, dict[tuple[str, str], Outcome]]:
+    """A framework-like scenario where porch must beat a, b and c, with these medians."""
+    labels = ["porch", "a", "b", "c"]
+    servers = tuple(Server(label, f"{{bin}}/{label}") for label in labels)
+    race = Scenario(
+        "race", "Race", servers, None, Exact(b"hi"), ahead_of=("a", "b", "c"), baseline="a"
+    )
+    found = {}
+    for label in labels:
+        median = medians.get(label)
+        samples = [] if median is None else [sample(median)]
+        found["race", label] = Outcome("race", label, label, samples)
+    return race, found
+
+
+def test_ahead_passes_when_porch_beats_every_peer() -> None:
+    verdict = report.judge_ahead(*race(porch=300, a=100, b=200, c=150))
+    assert verdict is not None
+    assert verdict.label == "PASS"
+    assert verdict.ratio == pytest.approx(1.5)
+    assert verdict.reason == "1.50x the fastest other, b"
+
+
+def test_ahead_fails_and_names_every_peer_ahead() -> None:
+    verdict = report.judge_ahead(*race(porch=150, a=100, b=300, c=150))
+    assert verdict is not None
+    assert verdict.label == "FAIL"
+    assert verdict.reason == "behind b (2.00x porch), c (1.00x porch)"
+
+
+def test_ahead_counts_a_peer_with_errors_and_never_passes_porch_with_errors() -> None:
+    scenario, found = race(porch=300, a=100, b=100, c=100)
+    found["race", "porch"].samples = [sample(300, read=2)]
+    verdict = report.judge_ahead(scenario, found)
+    assert verdict is not None
+    assert verdict.label == "FAIL"
+    assert "errors" in verdict.reason
+
+
+def test_ahead_says_which_peers_were_not_measured() -> None:
+    verdict = report.judge_ahead(*race(porch=300, a=100))
+    assert verdict is not None
+    assert verdict.label == "PASS"
+    assert verdict.reason.endswith("; not measured: b, c")
+    verdict = report.judge_ahead(*race(porch=300))
+    assert verdict is not None
+    assert verdict.label == "N/A"
+    assert report.judge_ahead(scenario(), outcomes([sample(1)], [sample(1)])) is None
+
+
+def test_a_scenario_without_target_reports_ratios_to_its_baseline() -> None:
+    race_scenario, found = race(porch=300, a=100, b=200, c=150)
+    assert report.judge(race_scenario, found) is None
+    goals = report.verdicts(race_scenario, found)
+    assert [goal for goal, _ in goals] == ["porch ahead of every framework"]
+    assert [row["ratio"] for row in report.rows(race_scenario, found)] == [
+        "3.00x", "1.00x", "2.00x", "1.50x"
+    ]  # fmt: skip
+    section = "\n".join(report.scenario_section(race_scenario, found))
+    assert "Porch ahead of every framework: **PASS** (1.50x the fastest other, b)." in section
+    assert "Ratios are to a." in section
+    terminal = report.terminal_report([race_scenario], found)
+    assert "porch ahead of every framework: PASS (1.50x the fastest other, b)" in terminal
+
+
+def test_markdown_report_has_a_section_and_chart_per_group() -> None:
+    server = scenario()
+    framework, found = race(porch=300, a=100, b=200, c=150)
+    framework = dataclasses.replace(framework, group="framework")
+    found.update(outcomes([sample(300)], [sample(100)]))
+    machine = {
+        "versions": {"porch": "0"},
+        "load_average": [0.0, 0.0, 0.0],
+        "cpu": "cpu",
+        "cpu_count": 2,
+        "kernel": "k",
+        "python": "p",
+    }
+    plan = Plan(rounds=1, duration=3, warmup=1, server_cpu=0, client_cpu=1)
+    charts = report.chart_names([server, framework])
+    assert charts == {"server": "benchmarks.png", "framework": "benchmarks-framework.png"}
+    text = report.markdown_report(
+        [server, framework], found, plan, machine, "python -m bench", "now", charts
+    )
+    assert f"## {GROUPS['server']}\n\n![Requests per second, median of the rounds]" in text
+    assert "(benchmarks.png)" in text
+    assert "(benchmarks-framework.png)" in text
+    assert text.index(GROUPS["server"]) < text.index("### demo") < text.index(GROUPS["framework"])
+    assert text.index(GROUPS["framework"]) < text.index("### race")
+    assert "| demo | porch >= 2x other | 3.00x | **PASS** |" in text
+    assert (
+        "| race | porch ahead of every framework | 1.50x the fastest other, b | **PASS** |" in text
+    )
+    assert report.chart_names([server]) == {"server": "benchmarks.png"}
+
+
+def test_full_run_minutes_counts_every_server_of_every_scenario() -> None:
+    runs = sum(len(entry.servers) for entry in SCENARIOS)
+    assert report.full_run_minutes(rounds=1, duration=58, warmup=0) == runs
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Scenario:
+    """A scenario served by the standard library's file server, expecting the file it serves."""
+    server = Server("files", "{python} quiet_http_server.py {host} {port} {root}")
+    target = Target("files", "files", 1.0)
+    return Scenario("site", "Site", (server,), target, Exact(b"A file."), path="/a.txt",
+                    files={"a.txt": b"A file."})  # fmt: skip
+
+
+def test_check_all_starts_each_server_and_checks_its_answer(site: Scenario) -> None:
+    said: list[str] = []
+    found = check_all([site], min(os.sched_getaffinity(0)), said.append)
+    assert found["site", "files"].failure is None
+    assert said == ["site · files: answers as expected"]
+
+
+def test_check_all_reports_a_wrong_answer(site: Scenario) -> None:
+    wrong = dataclasses.replace(site, expect=Exact(b"Another file."))
+    said: list[str] = []
+    found = check_all([wrong], min(os.sched_getaffinity(0)), said.append)
+    failure = found["site", "files"].failure
+    assert failure is not None
+    assert "different body" in failure
+    assert said[0].startswith("site · files: FAILED, GET /a.txt answered 200 with a different")

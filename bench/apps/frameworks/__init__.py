@@ -1,0 +1,1 @@
+"""The framework scenarios' applications: one module per framework, all doing the same thing."""
