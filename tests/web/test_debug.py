@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from porch.testing import TestClient
-from porch.web import App
+from porch.web import App, abort
 from porch.web.debug import MASK, is_local_client
 from tests.support import PorchProcess
 
@@ -71,6 +71,11 @@ def make_app(debug: bool = True) -> App:
     def broken() -> str:
         thing = BrokenRepr()
         raise BrokenMessage(thing)
+
+    @app.get("/surrogate")
+    def surrogate() -> str:
+        name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")  # as os.listdir gives it
+        raise FileNotFoundError(name)
 
     @app.get("/huge")
     def huge() -> str:
@@ -196,6 +201,28 @@ def test_json_clients_get_the_traceback_as_text(client: TestClient) -> None:
     assert 'raise ValueError(f"bad <b>input</b> {count}: {payload}")' in error["traceback"]
 
 
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+def test_undecodable_text(client: TestClient, accept: str) -> None:
+    response = client.get("/surrogate", headers={"accept": accept})
+    assert response.status_code == 500
+    assert "FileNotFoundError: caf?.txt" in response.text
+
+
+def test_page_that_fails_falls_back_to_text(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(exc: BaseException) -> str:
+        raise RuntimeError("page bug")
+
+    monkeypatch.setattr("porch.web.debug._exception_section", broken)
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert "The full debug page failed: RuntimeError: page bug" in response.text
+    assert "Traceback (most recent call last)" in response.text
+    assert "&lt;script&gt;" in response.text
+    assert "<script>" not in response.text
+
+
 @pytest.mark.parametrize("address", ["203.0.113.9", "10.0.0.7", "192.168.1.2", "2001:db8::1"])
 def test_never_shown_to_other_machines(client_for: Callable[..., TestClient], address: str) -> None:
     client = client_for(make_app(), client=(address, 5000))
@@ -291,3 +318,21 @@ def test_porch_run_debug(tmp_path: Path, debug: bool) -> None:
         assert as_json.json() == {"error": {"status": 500, "detail": "Internal Server Error"}}
     # The server log has the traceback either way.
     assert "ValueError: debug-marker" in porch.output
+
+
+# The generic error pages share the debug page's hazard of undecodable text.
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+def test_error_page_with_undecodable_detail(
+    client_for: Callable[..., TestClient], accept: str
+) -> None:
+    app = App("tests.web.test_debug", static_folder=None)
+
+    @app.get("/file")
+    def file() -> str:
+        abort(404, "no file " + b"caf\xe9".decode("utf-8", "surrogateescape"))
+
+    response = client_for(app).get("/file", headers={"accept": accept})
+    assert response.status_code == 404
+    assert "no file caf" in response.text

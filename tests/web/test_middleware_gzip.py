@@ -466,14 +466,18 @@ def test_over_a_socket(tmp_path: Path) -> None:
         assert int(headers["content-length"]) == len(body)
         assert gzip.decompress(body).decode() == TEXT
         with RawClient(server.port) as raw:
-            raw.send(b"HEAD /text HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n")
-            head = raw.read_until_close(timeout=0.5)
+            raw.send(
+                b"HEAD /text HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+            )
+            head = raw.read_until_close()
         assert b"content-encoding: gzip" in head
         assert b"content-length" not in head.lower()
         assert head.endswith(b"\r\n\r\n")  # nothing after the head
         with RawClient(server.port) as raw:
-            raw.send(b"HEAD /stream HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n")
-            head = raw.read_until_close(timeout=0.5)
+            raw.send(
+                b"HEAD /stream HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+            )
+            head = raw.read_until_close()
         assert head.startswith(b"HTTP/1.1 200 OK\r\n")
         assert b"content-encoding: gzip" in head
         assert head.endswith(b"\r\n\r\n")

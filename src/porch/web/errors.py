@@ -39,6 +39,9 @@ def error_page(
     """The default page for an error: a small JSON object or HTML page, escaping the detail."""
     phrase = reason_phrase(status) or "Error"
     detail = detail if detail is not None else phrase
+    if not detail.isascii():
+        # A lone surrogate (a file name from os.listdir, say) cannot be sent as UTF-8.
+        detail = detail.encode("utf-8", "replace").decode("utf-8")
     if wants_json(head):
         body = encode_json({"error": {"status": status, "detail": detail}})
         base = _JSON

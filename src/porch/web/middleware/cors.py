@@ -104,8 +104,8 @@ class CORSMiddleware(Middleware):
             common.append((b"access-control-expose-headers", ", ".join(exposed).encode()))
         self._common = common
         self._allowed_headers = ", ".join(sorted(self.headers)).encode()
-        # PERF: the fields added to a HeaderBlock's responses, made once per block.
-        # What a response gets when the origin is not echoed: "*" for all, or Vary: Origin.
+        # What a response gets when no origin is echoed: "*" for all, or Vary: Origin.
+        # PERF: made once per HeaderBlock, not once per response.
         self._plain = Derived(self._add_public if self.public else _add_vary)
 
     def _add_public(self, headers: Fields) -> RawHeaders:

@@ -195,6 +195,16 @@ class GZipMiddleware(Middleware):
         """Compress the response to `request` if it is worth it and the client accepts it."""
         response = await call_next(request)
         status = response.status
+        body = response.body
+        # PERF: a small whole body (most answers of an API) leaves before any header is read.
+        # (A HEAD to a static file has an empty body and the GET's length: it goes on.)
+        if (
+            body.__class__ is bytes
+            and len(body) < self.minimum_size
+            and status != 304
+            and request.head.method != "HEAD"
+        ):
+            return response
         if status == 304:
             return self._revalidated(request, response)
         if status < 200 or status == 204 or status == 206:
@@ -203,9 +213,7 @@ class GZipMiddleware(Middleware):
         eligible, length = self._facts_of(headers)
         if not eligible:
             return response
-        body = response.body
         if isinstance(body, bytes):
-            # A HEAD to a static file has an empty body and the GET's length.
             size: int | None = length if length is not None else len(body)
         elif isinstance(body, FileRegion):
             size = body.count
