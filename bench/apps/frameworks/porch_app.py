@@ -1,7 +1,9 @@
 """Porch: `App` with async handlers; `porch run frameworks.porch_app:app`."""
 
+from typing import Any
+
 from frameworks.common import FILLER_ROUTES, HELLO, MESSAGE, ROUTE, TEAMS, route_answer
-from porch import App, JSONResponse, PlainTextResponse, render
+from porch import App, PlainTextResponse, render
 from porch.web.templates import Template
 
 app = App(__name__)
@@ -14,9 +16,9 @@ async def plaintext() -> PlainTextResponse:
 
 
 @app.get("/json")
-async def json() -> JSONResponse:
-    """fw-json."""
-    return JSONResponse(MESSAGE)
+async def json() -> dict[str, str]:
+    """fw-json: a dict is sent as JSON."""
+    return MESSAGE
 
 
 @app.get("/teams")
@@ -35,6 +37,6 @@ for number, path in enumerate(FILLER_ROUTES):
 
 
 @app.get(ROUTE)
-async def user_post(user_id: int, post: str) -> JSONResponse:
+async def user_post(user_id: int, post: str) -> dict[str, Any]:
     """fw-route: the last of 100 routes."""
-    return JSONResponse(route_answer(user_id, post))
+    return route_answer(user_id, post)
