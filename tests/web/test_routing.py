@@ -521,3 +521,33 @@ def test_no_redirect_to_another_host(client_for: Client) -> None:
         response = client.get(url, follow_redirects=False)
         location = response.headers.get("location", "")
         assert not location.startswith("//"), (target, location)
+
+
+def test_matches_are_remembered_only_through_pure_converters() -> None:
+    calls: list[str] = []
+
+    class Looked:
+        regex = r"[a-z]+"
+
+        def to_python(self, value: str) -> str:
+            calls.append(value)  # a user's converter may look things up: it runs every time
+            return value.upper()
+
+        def to_url(self, value: Any) -> str:
+            return str(value).lower()
+
+    table = RouteTable()
+    converters = {**DEFAULT_CONVERTERS, "looked": Looked()}
+    table.add(
+        Route("/users/<int:uid>/posts/<slug:post>", lambda: 0, frozenset({"GET"}), "a"), converters
+    )
+    table.add(Route("/teams/<looked:name>", lambda: 0, frozenset({"GET"}), "b"), converters)
+    first = table.find("/users/4/posts/hello")
+    second = table.find("/users/4/posts/hello")
+    assert first is not None and second is not None
+    assert first[1] == second[1] == {"uid": 4, "post": "hello"}
+    second[1]["uid"] = 99  # each request owns its parameters
+    assert table.find("/users/4/posts/hello")[1]["uid"] == 4  # type: ignore[index]
+    for _ in range(3):
+        assert table.find("/teams/ab")[1] == {"name": "AB"}  # type: ignore[index]
+    assert calls == ["ab", "ab", "ab"]

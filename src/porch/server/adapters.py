@@ -6,12 +6,14 @@ import logging
 import sys
 import types
 from collections.abc import Coroutine, Generator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from porch.http.errors import ClientDisconnected
 from porch.server.cycle import Cycle
 
 logger = logging.getLogger("porch.error")
+
+T = TypeVar("T")
 
 # Python 3.12+ can run a task's first step at once, with the task already current.
 EAGER_TASKS = sys.version_info >= (3, 12)
@@ -68,7 +70,7 @@ def step_coroutine(
         yielded = context.run(coro.send, None)
     except StopIteration:
         return None
-    return loop.create_task(_resume(coro, yielded), context=context)
+    return loop.create_task(resume(coro, yielded), context=context)
 
 
 @types.coroutine
@@ -76,8 +78,9 @@ def _bare_yield() -> Generator[None, None, None]:
     yield  # what `asyncio.sleep(0)` yields: give the loop one turn
 
 
-async def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
-    """Drive the rest of a coroutine that suspended on `yielded` during its eager step."""
+async def resume(coro: Coroutine[Any, Any, T], yielded: Any) -> T:
+    """Drive the rest of a coroutine that suspended on `yielded` during its eager step;
+    what it returns, or raises, is the coroutine's own."""
     while True:
         try:
             if yielded is None:
@@ -90,13 +93,13 @@ async def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
         except BaseException as exc:  # cancellation included: it belongs to the coroutine
             try:
                 yielded = coro.throw(exc)
-            except StopIteration:
-                return
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
         else:
             try:
                 yielded = coro.send(None)
-            except StopIteration:
-                return
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
 
 def app_failed(cycle: Cycle, exc: BaseException) -> None:

@@ -159,6 +159,7 @@ class App(Router):
         self._mounts: list[Mount] = []
         self._table: RouteTable | None = None
         self._chain: Callable[[Request], Awaitable[NativeResponse]] | None = None
+        self._direct = False  # no middleware: the chain is _respond alone
         self._asgi: ASGIApp | None = None
         self._jinja: jinja2.Environment | None = None
         if static_folder is not None:
@@ -290,21 +291,16 @@ class App(Router):
         if chain is None:
             chain = self._chain = self._build_chain()
         try:
-            response = await chain(request)
+            return await chain(request)
         except Exception as exc:  # from a middleware: nothing else caught it
-            response = self._failure(request, exc)
-        form = request._form
-        if form is not None:  # uploads are temporary files: gone once the answer is sent
-            from porch.web.forms import close_uploads_after
-
-            return close_uploads_after(response, form)
-        return response
+            return self._failure(request, exc)
 
     def _build_chain(self) -> Callable[[Request], Awaitable[NativeResponse]]:
         self.table  # noqa: B018 - compile now: a bad route fails at the first request, loudly
         chain: Callable[[Request], Awaitable[NativeResponse]] = self._respond
         for middleware in reversed(self._middleware):
             chain = self._bind(middleware, chain)
+        self._direct = not self._middleware
         return chain
 
     def _bind(
@@ -324,19 +320,27 @@ class App(Router):
         return run
 
     async def _respond(self, request: Request) -> NativeResponse:
+        """The answer to a request, error pages included; it never raises an Exception."""
         try:
-            return await self._dispatch(request)
+            response = await self._dispatch(request)
         except HTTPError as error:
-            response = await self._http_error(request, error)
+            response = await self._after_error(request, await self._http_error(request, error))
         except Exception as exc:
-            response = await self._exception(request, exc)
-        if self._after:
-            # As Flask does: error pages pass the after_request hooks too (security headers...).
-            try:
-                return await self._after_hooks(request, response)
-            except Exception as exc:
-                return self._failure(request, exc)
+            response = await self._after_error(request, await self._exception(request, exc))
+        if request._form is not None:  # uploads are temporary files: gone once answered
+            from porch.web.forms import close_uploads_after
+
+            return close_uploads_after(response, request._form)
         return response
+
+    async def _after_error(self, request: Request, response: NativeResponse) -> NativeResponse:
+        if not self._after:
+            return response
+        # As Flask does: error pages pass the after_request hooks too (security headers...).
+        try:
+            return await self._after_hooks(request, response)
+        except Exception as exc:
+            return self._failure(request, exc)
 
     async def _dispatch(self, request: Request) -> NativeResponse:
         head = request.head
@@ -375,7 +379,16 @@ class App(Router):
                 value = await _call(hook, request)
                 if value is not None:
                     return await self._after_hooks(request, value)
-        value = await route.handler.call(request, self.executor)
+        handler = route.handler
+        if handler.is_async:
+            # PERF: the endpoint is awaited here, no coroutine of the Handler's in between.
+            endpoint = handler.endpoint
+            if handler.has_args:
+                value = await endpoint(**handler.arguments(request))
+            else:
+                value = await endpoint()
+        else:
+            value = await handler.call_in_thread(request, self.executor)
         if self._after:
             return await self._after_hooks(request, value)
         return to_native(value, request)
@@ -462,7 +475,11 @@ class App(Router):
         return self._native
 
     def _native(self, head: RequestHead, body: BodyReader) -> Awaitable[NativeResponse]:
-        answer = self.handle(Request(head, body, self))
+        request = Request(head, body, self)
+        if self._chain is None:
+            self._chain = self._build_chain()
+        # PERF: without middleware, the answer is _respond's own coroutine (it never raises).
+        answer = self._respond(request) if self._direct else self.handle(request)
         if self.eager:
             return answer
         return asyncio.get_running_loop().create_task(answer)

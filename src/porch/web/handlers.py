@@ -42,7 +42,7 @@ NO_CONTENT = NativeResponse(204, HeaderBlock([]), b"")
 class Handler:
     """A route's endpoint with its arguments worked out."""
 
-    __slots__ = ("endpoint", "is_async", "name", "path_args", "wants_request")
+    __slots__ = ("endpoint", "has_args", "is_async", "name", "path_args", "wants_request")
 
     def __init__(self, endpoint: Callable[..., Any], path_params: set[str]) -> None:
         self.endpoint = endpoint
@@ -72,6 +72,7 @@ class Handler:
                     "default or rename it"
                 )
         self.path_args = tuple(path_args)
+        self.has_args = bool(self.path_args) or self.wants_request is not None
 
     def arguments(self, request: Request) -> dict[str, Any]:
         """The keyword arguments for one call."""
@@ -83,9 +84,13 @@ class Handler:
 
     async def call(self, request: Request, executor: Executor | None) -> Any:
         """Call the endpoint: on the loop if it is async, in a worker thread if not."""
-        kwargs = self.arguments(request) if self.path_args or self.wants_request else {}
         if self.is_async:
-            return await self.endpoint(**kwargs)
+            return await self.endpoint(**self.arguments(request))
+        return await self.call_in_thread(request, executor)
+
+    async def call_in_thread(self, request: Request, executor: Executor | None) -> Any:
+        """Call a `def` endpoint in a worker thread (the event loop is never blocked)."""
+        kwargs = self.arguments(request) if self.has_args else {}
         loop = asyncio.get_running_loop()
         request.loop = loop
         context = contextvars.copy_context()

@@ -91,6 +91,11 @@ class Response:
 
     def render(self, content: Any) -> Body:
         """The body bytes for `content` (str is encoded with the charset)."""
+        cls = content.__class__
+        if cls is str:  # PERF: the usual content first, by exact class
+            return content.encode(self.charset)  # type: ignore[no-any-return]
+        if cls is bytes:
+            return content  # type: ignore[no-any-return]
         if content is None:
             return b""
         if isinstance(content, bytes):

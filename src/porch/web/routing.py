@@ -104,6 +104,12 @@ DEFAULT_CONVERTERS: dict[str, Converter] = {
 }
 
 
+# Converters whose answer depends on the segment alone; matches through them may be memoized.
+_PURE_CONVERTERS = {type(converter) for converter in DEFAULT_CONVERTERS.values()}
+MEMO_SIZE = 1024  # paths remembered before the memo starts over
+MEMO_PATH = 256  # longer paths are not remembered
+
+
 class RouteError(Exception):
     """A route that cannot be added (bad template, clashing name) or a URL that cannot be built."""
 
@@ -199,6 +205,10 @@ class RouteTable:
         self.root = _Node()
         self.by_name: dict[str, Route] = {}
         self.routes: list[Route] = []
+        # Paths with parameters already matched, when every converter on the way is a pure
+        # built-in one (a user's converter may look things up: it runs every time).
+        self._memo: dict[str, tuple[dict[str, Route], dict[str, Any]]] = {}
+        self._pure: set[int] = set()  # id() of the methods dicts whose routes may be memoized
 
     def add(self, route: Route, converters: dict[str, Converter]) -> None:
         """Add a route (its template parsed with `converters`)."""
@@ -239,6 +249,11 @@ class RouteTable:
                 node = child
         if node.methods is None:
             node.methods = {}
+            if all(
+                isinstance(segment, str) or type(segment[1]) in _PURE_CONVERTERS
+                for segment in route.segments
+            ):
+                self._pure.add(id(node.methods))
         self._bind(node.methods, route)
 
     @staticmethod
@@ -253,9 +268,19 @@ class RouteTable:
         methods = self.static.get(path)
         if methods is not None:
             return methods, {}  # PERF: most requests are for a path without parameters
+        known = self._memo.get(path)
+        if known is not None:
+            # PERF: a path seen before skips the walk; its parameters are copied, since the
+            # request gets them as its own dict.
+            return known[0], known[1].copy()
         if not path.startswith("/"):
             return None
-        return self._walk(self.root, path[1:].split("/"), 0, {})
+        found = self._walk(self.root, path[1:].split("/"), 0, {})
+        if found is not None and id(found[0]) in self._pure and len(path) <= MEMO_PATH:
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[path] = (found[0], found[1].copy())
+        return found
 
     def _walk(
         self, node: _Node, segments: list[str], index: int, params: dict[str, Any]

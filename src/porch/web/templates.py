@@ -91,6 +91,7 @@ def media_type(template_name: str) -> str:
     return guessed or "text/html"
 
 
+@functools.lru_cache(maxsize=512)
 def autoescape(template_name: str | None) -> bool:
     """Whether a template escapes what it prints: yes, unless its name says plain text."""
     if template_name is None:  # a template made from a string
