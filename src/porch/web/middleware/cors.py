@@ -23,13 +23,14 @@ allow_methods=["GET", "POST"], allow_headers=["Authorization"], allow_credential
 
 import re
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from porch.http.headers import is_token, split_comma_list
 from porch.http.native import RawHeaders, ResponseHeaders
 from porch.http.native import Response as NativeResponse
 from porch.web.middleware.base import CallNext, Middleware
-from porch.web.middleware.fields import Derived, Fields, vary_covers
+from porch.web.middleware.fields import Derived, Fields, with_vary
 
 if TYPE_CHECKING:
     from porch.web.request import Request
@@ -106,7 +107,7 @@ class CORSMiddleware(Middleware):
         self._allowed_headers = ", ".join(sorted(self.headers)).encode()
         # What a response gets when no origin is echoed: "*" for all, or Vary: Origin.
         # PERF: made once per HeaderBlock, not once per response.
-        self._plain = Derived(self._add_public if self.public else _add_vary)
+        self._plain = Derived(self._add_public if self.public else partial(with_vary, vary=_VARY))
 
     def _add_public(self, headers: Fields) -> RawHeaders:
         fields = list(headers)
@@ -147,10 +148,10 @@ class CORSMiddleware(Middleware):
         """The response's fields with the origin echoed (and Vary: Origin)."""
         fields = list(headers)
         if any(name.lower() == _ALLOW_ORIGIN for name, _ in fields):
-            return _add_vary(fields)
+            return with_vary(fields, _VARY)
         fields.append((_ALLOW_ORIGIN, origin))
         fields += self._common
-        return _add_vary(fields)
+        return with_vary(fields, _VARY)
 
     def preflight(self, request: "Request") -> NativeResponse:
         """The answer to a preflight request: 200 if all it asks is allowed, 400 if not."""
@@ -193,13 +194,6 @@ class CORSMiddleware(Middleware):
         if private == b"true":
             fields.append((b"access-control-allow-private-network", b"true"))
         return NativeResponse(200, fields, b"OK")
-
-
-def _add_vary(headers: Fields) -> RawHeaders:
-    fields = list(headers)
-    if not vary_covers(fields, b"origin"):
-        fields.append(_VARY)
-    return fields
 
 
 def _refusal(message: str) -> NativeResponse:

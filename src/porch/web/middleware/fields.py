@@ -18,6 +18,15 @@ Fields = Iterable[tuple[bytes, bytes]]
 DERIVED_BLOCKS = 512
 
 
+def with_vary(headers: Fields, vary: tuple[bytes, bytes]) -> RawHeaders:
+    """A copy of `headers` with the field `vary` (b"vary", b"Origin") unless their Vary fields
+    already name its token, or are '*'."""
+    fields = list(headers)
+    if not vary_covers(fields, vary[1].lower()):
+        fields.append(vary)
+    return fields
+
+
 def vary_covers(headers: Fields, token: bytes) -> bool:
     """Whether the Vary fields of `headers` already name `token` (lower case), or are '*'."""
     for name, value in headers:

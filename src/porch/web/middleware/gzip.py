@@ -39,7 +39,7 @@ from porch.http.headers import HeaderBlock, parse_quality_list
 from porch.http.native import Body, FileRegion, RawHeaders, ResponseHeaders
 from porch.http.native import Response as NativeResponse
 from porch.web.middleware.base import CallNext, Middleware
-from porch.web.middleware.fields import Derived, Fields, vary_covers
+from porch.web.middleware.fields import Derived, Fields, with_vary
 
 if TYPE_CHECKING:
     from porch.web.request import Request
@@ -132,13 +132,6 @@ def _facts(headers: Fields) -> tuple[bool, int | None]:
     return compressible(content_type), length
 
 
-def _with_vary(headers: Fields) -> RawHeaders:
-    fields = list(headers)
-    if not vary_covers(fields, b"accept-encoding"):
-        fields.append(_VARY)
-    return fields
-
-
 def _weak_etag(fields: RawHeaders) -> RawHeaders:
     return [
         (name, b"W/" + value)
@@ -149,13 +142,13 @@ def _weak_etag(fields: RawHeaders) -> RawHeaders:
 
 
 def _gzip_fields(headers: Fields) -> RawHeaders:
-    fields = [(n, v) for n, v in _with_vary(headers) if n.lower() != b"content-length"]
+    fields = [(n, v) for n, v in with_vary(headers, _VARY) if n.lower() != b"content-length"]
     fields.append(_GZIP)
     return _weak_etag(fields)
 
 
 def _not_modified_fields(headers: Fields) -> RawHeaders:
-    return _weak_etag(_with_vary(headers))
+    return _weak_etag(with_vary(headers, _VARY))
 
 
 class GZipMiddleware(Middleware):
@@ -175,7 +168,7 @@ class GZipMiddleware(Middleware):
         self.compresslevel = compresslevel
         self.max_file_size = max_file_size
         self._facts: dict[HeaderBlock, tuple[bool, int | None]] = {}
-        self._vary = Derived(_with_vary)
+        self._vary = Derived(functools.partial(with_vary, vary=_VARY))
         self._gzip = Derived(_gzip_fields)
         self._not_modified = Derived(_not_modified_fields)
 
