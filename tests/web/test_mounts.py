@@ -444,6 +444,17 @@ def test_asgi_background_work_after_the_response_does_not_delay_it(
     assert "Exception in a mounted ASGI application" in caplog.records[0].getMessage()
 
 
+class _NoBody:
+    """A request body that is empty."""
+
+    async def read(self) -> bytes:
+        return b""
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        return
+        yield b""
+
+
 def test_slow_client_holds_a_mounted_asgi_app_back() -> None:
     from porch.http.native import RequestHead
     from porch.web import mounts
@@ -461,17 +472,9 @@ def test_slow_client_holds_a_mounted_asgi_app_back() -> None:
             outcome.append("told the client is gone")
             raise
 
-    class NoBody:
-        async def read(self) -> bytes:
-            return b""
-
-        async def stream(self) -> AsyncIterator[bytes]:
-            return
-            yield b""
-
     async def run() -> None:
         head = RequestHead("GET", b"/", b"/", b"", [])
-        response = await mounts.call_asgi(endless, head, NoBody())
+        response = await mounts.call_asgi(endless, head, _NoBody())
         body = response.body
         await asyncio.sleep(0.05)
         # Nobody reads: the application waits after a few chunks, not after ten thousand.
@@ -504,17 +507,9 @@ def test_unread_body_closed_stops_a_wsgi_thread() -> None:
         finally:
             stopped.set()
 
-    class NoBody:
-        async def read(self) -> bytes:
-            return b""
-
-        async def stream(self) -> AsyncIterator[bytes]:
-            return
-            yield b""
-
     async def run() -> None:
         head = RequestHead("GET", b"/", b"/", b"", [])
-        response = await mounts.call_wsgi(endless, head, NoBody(), None)
+        response = await mounts.call_wsgi(endless, head, _NoBody(), None)
         await response.body.aclose()  # type: ignore[union-attr]  # never iterated at all
 
     asyncio.run(run())
