@@ -15,6 +15,7 @@ from urllib.parse import quote
 import msgspec
 
 from porch.http.cookies import format_set_cookie
+from porch.http.headers import HeaderBlock
 from porch.http.native import Body
 from porch.http.native import Response as NativeResponse
 from porch.web.datastructures import MutableHeaders
@@ -39,8 +40,10 @@ class Response:
 
     media_type: str | None = None
     charset = "utf-8"
-    # The Content-Type header of the class's media type, encoded once per class.
+    # The Content-Type header of the class's media type, encoded once per class; and as a
+    # HeaderBlock, for the responses whose headers nobody touched (checked and encoded once).
     _content_type: tuple[bytes, bytes] | None = None
+    _block: HeaderBlock | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -49,6 +52,7 @@ class Response:
             if cls.media_type is not None
             else None
         )
+        cls._block = HeaderBlock([cls._content_type]) if cls._content_type else None
 
     def __init__(
         self,
@@ -147,7 +151,12 @@ class Response:
         """The native response for `request`."""
         if self._cookies:
             self._add_cookies(request)
-        return NativeResponse(self.status, self._raw, self.body)
+        raw = self._raw
+        if self._headers is None and len(raw) == 1 and raw[0] is self._content_type:
+            # PERF: the headers are the class's own Content-Type alone: the server copies the
+            # pre-encoded block instead of checking and encoding the field again.
+            return NativeResponse(self.status, self._block, self.body)
+        return NativeResponse(self.status, raw, self.body)
 
     def _add_cookies(self, request: "Request") -> None:
         """Set-Cookie headers for the cookies set; Secure, unless said, when on HTTPS."""
