@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from porch.http.headers import HeaderBlock
 from porch.server.h1 import (
     CHUNKED,
     CLOSE_DELIMITED,
@@ -596,3 +597,36 @@ def test_invalid_content_length(value: bytes) -> None:
 def test_names_are_lowered_once_checked() -> None:
     data, *_ = head(200, [(b"X-Custom-Name", b"v"), (b"X-CUSTOM-NAME", b"w")], body_length=0)
     assert b"x-custom-name: v\r\nx-custom-name: w\r\n" in data
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 304, 404, 599, 100])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("http_version", ["1.1", "1.0"])
+@pytest.mark.parametrize("keep_alive", [True, False])
+@pytest.mark.parametrize("body_length", [None, 0, 13])
+@pytest.mark.parametrize("reason", [None, b"Fine"])
+def test_header_block_heads_match_plain_heads(
+    status: int,
+    method: str,
+    http_version: str,
+    keep_alive: bool,
+    body_length: int | None,
+    reason: bytes | None,
+) -> None:
+    # A HeaderBlock takes a shortcut for the usual response; it must give the same bytes.
+    fields = [(b"content-type", b"text/plain; charset=utf-8"), (b"x-a", b"b")]
+    options = {
+        "method": method,
+        "http_version": http_version,
+        "keep_alive": keep_alive,
+        "body_length": body_length,
+        "extra": b"server: porch\r\ndate: Sat, 21 Nov 2026 16:00:00 GMT\r\n",
+        "reason": reason,
+    }
+    try:
+        plain = encode_response_head(status, fields, **options)  # type: ignore[arg-type]
+    except InvalidResponse:
+        with pytest.raises(InvalidResponse):
+            encode_response_head(status, HeaderBlock(fields), **options)  # type: ignore[arg-type]
+        return
+    assert encode_response_head(status, HeaderBlock(fields), **options) == plain  # type: ignore[arg-type]

@@ -478,6 +478,26 @@ def encode_response_head(
     Returns (head, framing, length, keep_alive); length is -1 unless framing is CONTENT_LENGTH.
     Raises InvalidResponse for a status or header that would corrupt the stream.
     """
+    if (
+        headers.__class__ is HeaderBlock
+        and body_length is not None
+        and keep_alive
+        and http_version == "1.1"
+        and reason is None
+        and method != "HEAD"
+    ):
+        # PERF: the usual response (pre-encoded fields, a whole body, HTTP/1.1 keep-alive)
+        # in one formatting step. A HeaderBlock holds no framing field, Date or Server, so
+        # the general path below would give the same bytes.
+        line = STATUS_LINES_11.get(status)
+        if line is not None and status >= 200 and status != 204 and status != 304:
+            head = b"%b%bcontent-length: %d\r\n%b\r\n" % (
+                line,
+                headers.encoded,
+                body_length,
+                extra,
+            )
+            return head, CONTENT_LENGTH, body_length, True
     if status < 200 or status > 999:
         raise InvalidResponse(f"status {status} cannot be sent as a final response")
     if reason is None:
