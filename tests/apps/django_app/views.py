@@ -17,6 +17,7 @@ from django.http import (
 )
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
@@ -85,7 +86,9 @@ def cookie_set(request: HttpRequest) -> HttpResponse:
     response.set_cookie(
         "session",
         "abc123",
-        expires=COOKIE_EXPIRES,  # Django computes Expires from max_age: it would vary
+        # As a string: from a datetime (or a max_age) Django derives the other attribute
+        # from the clock, and two servers asked a second apart would answer differently.
+        expires=http_date(COOKIE_EXPIRES.timestamp()),
         path="/",
         httponly=True,
         samesite="Lax",
