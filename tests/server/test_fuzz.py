@@ -113,7 +113,7 @@ def check_grammar(events: list[object]) -> None:
         elif isinstance(event, ParsedRequest):
             assert current is None, "a request began inside another"
             check_head(event)
-            snapshots.append((event, list(event.head.headers)))
+            snapshots.append((event, list(event.headers)))
             current, received = event, 0
         elif isinstance(event, bytes):
             assert current is not None and current.has_body, "body outside a request"
@@ -128,22 +128,21 @@ def check_grammar(events: list[object]) -> None:
                 assert received == current.content_length
             current = None
     for request, headers in snapshots:
-        assert request.head.headers == headers, "a head changed after it was emitted"
+        assert request.headers == headers, "a head changed after it was emitted"
 
 
 def check_head(request: ParsedRequest) -> None:
-    head = request.head
-    assert head.http_version in ("1.0", "1.1")
-    assert head.method.isascii() and head.method.isupper()
-    assert head.target and not any(c in head.target for c in b" \t\r\n\x00")
-    assert head.raw_path[:1] == b"/" or head.raw_path == b"*"
-    for name, value in head.headers:
+    assert request.http_version in ("1.0", "1.1")
+    assert request.method.isascii() and request.method.isupper()
+    assert request.target and not any(c in request.target for c in b" \t\r\n\x00")
+    assert request.raw_path[:1] == b"/" or request.raw_path == b"*"
+    for name, value in request.headers:
         assert name == name.lower() and name and b":" not in name
         assert not any(c in value for c in b"\r\n\x00")
-    hosts = [value for name, value in head.headers if name == b"host"]
-    assert len(hosts) == (1 if head.http_version == "1.1" else len(hosts)) and len(hosts) <= 1
+    hosts = [value for name, value in request.headers if name == b"host"]
+    assert len(hosts) == (1 if request.http_version == "1.1" else len(hosts)) and len(hosts) <= 1
     if request.content_length is None:
-        assert request.has_body == any(name == b"transfer-encoding" for name, _ in head.headers)
+        assert request.has_body == any(name == b"transfer-encoding" for name, _ in request.headers)
     else:
         assert request.has_body == (request.content_length > 0)
         assert request.content_length <= LIMITS.body
@@ -153,8 +152,7 @@ def summarize(events: list[object]) -> list[Any]:
     out: list[Any] = []
     for event in events:
         if isinstance(event, ParsedRequest):
-            head = event.head
-            out.append((head.method, head.target, head.headers, event.keep_alive))
+            out.append((event.method, event.target, event.headers, event.keep_alive))
         elif isinstance(event, bytes):
             if out and isinstance(out[-1], bytes):
                 out[-1] += event

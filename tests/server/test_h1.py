@@ -33,8 +33,7 @@ def summary(events: list[object]) -> list[Any]:
     out: list[Any] = []
     for event in events:
         if isinstance(event, ParsedRequest):
-            head = event.head
-            out.append(("request", head.method, head.target, head.http_version, head.headers))
+            out.append(("request", event.method, event.target, event.http_version, event.headers))
         elif isinstance(event, bytes):
             if out and isinstance(out[-1], bytes):
                 out[-1] += event
@@ -74,30 +73,47 @@ def test_simple_get() -> None:
     assert len(events) == 2 and events[1] is END_OF_MESSAGE
     request = events[0]
     assert isinstance(request, ParsedRequest)
-    head = request.head
-    assert head.method == "GET"
-    assert head.target == b"/a/b?x=1&y"
-    assert head.raw_path == b"/a/b"
-    assert head.query == b"x=1&y"
-    assert head.http_version == "1.1"
-    assert head.headers == [(b"host", b"example.com"), (b"accept", b"*/*")]
+    assert request.method == "GET"
+    assert request.target == b"/a/b?x=1&y"
+    assert request.raw_path == b"/a/b"
+    assert request.query == b"x=1&y"
+    assert request.http_version == "1.1"
+    assert request.headers == [(b"host", b"example.com"), (b"accept", b"*/*")]
     assert request.keep_alive is True
     assert request.has_body is False
     assert request.content_length is None
     assert request.expect_continue is False
 
 
+def test_parsed_request_has_every_slot_set() -> None:
+    # The parser fills a ParsedRequest's slots itself, RequestHead's too (there is no __init__
+    # to call): a slot added to RequestHead and forgotten there would raise AttributeError
+    # in some application, later.
+    (request,) = requests(feed([b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx"]))
+    slots = [name for cls in ParsedRequest.__mro__ for name in getattr(cls, "__slots__", ())]
+    assert {"keep_alive", "method", "_path", "root_path"} <= set(slots)
+    for name in slots:
+        assert hasattr(request, name), name
+    assert (request.client, request.server, request.scheme, request.root_path) == (
+        None,
+        None,
+        "http",
+        "",
+    )
+    assert request.path == "/p"
+
+
 def test_header_names_lowered_values_kept() -> None:
     (request,) = requests(
         feed([b"GET / HTTP/1.1\r\nHOST: A.Example\r\nX-Mixed-Case: VaLuE\r\n\r\n"])
     )
-    assert request.head.headers == [(b"host", b"A.Example"), (b"x-mixed-case", b"VaLuE")]
+    assert request.headers == [(b"host", b"A.Example"), (b"x-mixed-case", b"VaLuE")]
 
 
 def test_whitespace_around_values_is_not_part_of_them() -> None:
     data = b"GET / HTTP/1.1\r\nHost: h \r\nX-A: \t a b \t \r\nX-B:\t\r\n\r\n"
     (request,) = requests(feed([data]))
-    assert request.head.headers == [(b"host", b"h"), (b"x-a", b"a b"), (b"x-b", b"")]
+    assert request.headers == [(b"host", b"h"), (b"x-a", b"a b"), (b"x-b", b"")]
 
 
 def test_content_length_body() -> None:
@@ -122,7 +138,7 @@ def test_chunked_body_with_extensions_and_trailers() -> None:
     assert request.has_body and request.content_length is None
     assert summary(events)[1:] == [b"hello world", "end"]
     # Trailer fields are not merged into the head, not even later.
-    assert request.head.headers == [(b"host", b"h"), (b"transfer-encoding", b"chunked")]
+    assert request.headers == [(b"host", b"h"), (b"transfer-encoding", b"chunked")]
 
 
 def test_body_events_come_as_bytes_arrive() -> None:
@@ -175,9 +191,8 @@ def test_pipelined_requests_in_one_buffer() -> None:
 
 def test_absolute_form_target() -> None:
     (request,) = requests(feed([VALID["absolute-form"]]))
-    head = request.head
-    assert head.target == b"http://h:8080/p?q=1"
-    assert head.raw_path == b"/p" and head.query == b"q=1"
+    assert request.target == b"http://h:8080/p?q=1"
+    assert request.raw_path == b"/p" and request.query == b"q=1"
 
 
 @pytest.mark.parametrize(
@@ -192,17 +207,17 @@ def test_absolute_form_target() -> None:
 def test_absolute_form_variants(target: bytes, host: bytes, path: bytes, query: bytes) -> None:
     data = b"GET " + target + b" HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"
     (request,) = requests(feed([data]))
-    assert (request.head.raw_path, request.head.query) == (path, query)
+    assert (request.raw_path, request.query) == (path, query)
 
 
 def test_asterisk_form_for_options() -> None:
     (request,) = requests(feed([VALID["options-asterisk"]]))
-    assert request.head.target == b"*" and request.head.raw_path == b"*"
+    assert request.target == b"*" and request.raw_path == b"*"
 
 
 def test_http10_keep_alive_only_when_asked() -> None:
     (plain,) = requests(feed([b"GET / HTTP/1.0\r\n\r\n"]))
-    assert plain.head.http_version == "1.0" and plain.keep_alive is False
+    assert plain.http_version == "1.0" and plain.keep_alive is False
     (kept,) = requests(feed([b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"]))
     assert kept.keep_alive is True
 
@@ -219,7 +234,7 @@ def test_nothing_is_read_after_connection_close() -> None:
 
 
 def test_empty_host_is_allowed() -> None:
-    assert requests(feed([b"GET / HTTP/1.1\r\nHost:\r\n\r\n"]))[0].head.headers == [(b"host", b"")]
+    assert requests(feed([b"GET / HTTP/1.1\r\nHost:\r\n\r\n"]))[0].headers == [(b"host", b"")]
 
 
 # Upgrade and CONNECT.
@@ -234,7 +249,7 @@ def test_upgrade_without_body_is_answered_as_http() -> None:
     assert [item[2] for item in events if isinstance(item, tuple)] == [b"/ws", b"/next"]
     assert events.count("end") == 2
     (first, _) = requests(feed([data]))
-    assert (b"upgrade", b"websocket") in first.head.headers
+    assert (b"upgrade", b"websocket") in first.headers
 
 
 def test_upgrade_body_is_a_body_not_a_request() -> None:

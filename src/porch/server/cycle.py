@@ -61,7 +61,6 @@ class Cycle:
         "head",
         "keep_alive",
         "protocol",
-        "request",
         "response_complete",
         "response_started",
         "start_time",
@@ -73,8 +72,7 @@ class Cycle:
     def __init__(self, protocol: "HTTPProtocol", request: ParsedRequest) -> None:
         self.protocol = protocol
         self.transport: asyncio.Transport = protocol.transport
-        self.request = request
-        self.head: RequestHead = request.head
+        self.head: RequestHead = request
         self.keep_alive = request.keep_alive
         self.task: asyncio.Task[Any] | None = None
         self.start_time = 0.0
@@ -278,6 +276,35 @@ class Cycle:
         if not more:
             self._complete()
 
+    def respond(
+        self,
+        status: int,
+        headers: ResponseHeaders,
+        body: bytes,
+        reason: bytes | None = None,
+    ) -> None:
+        """A whole response at once: `start_response`, then its body, in one write.
+
+        Raises InvalidResponse, as `start_response` does, before anything is sent.
+        """
+        size = len(body)
+        self.start_response(status, headers, size, reason)
+        if self._framing != CONTENT_LENGTH or self._remaining != size:
+            self.write(body, more=False)  # HEAD, 204, 304, or the application's own length
+            return
+        # PERF: the usual answer (the length the head promises, exactly): what write() and
+        # _complete() do for it, without their calls and checks.
+        self._remaining = 0
+        self.bytes_sent = size
+        data = self._head + body
+        self._head = b""
+        if not self.protocol.closed:
+            self.transport.write(data)
+        self.response_complete = True
+        if self._end_waiter is not None:
+            self._wake_end_waiter()
+        self.protocol.cycle_done(self)
+
     def finish(self) -> None:
         """The response is complete: end the framing and hand the connection back."""
         if not self.response_complete:
@@ -372,11 +399,10 @@ class Cycle:
             # An HTTPError's own headers (Allow, WWW-Authenticate, Retry-After...).
             error_headers += [(name, value) for name, value in headers if name.lower() not in _OWN]
         try:
-            self.start_response(status, error_headers, body_length=len(body))
+            self.respond(status, error_headers, body)
         except InvalidResponse:
             logger.error("Invalid headers on an HTTPError %d; sent without them", status)
-            self.start_response(status, error_headers[:1], body_length=len(body))
-        self.write(body, more=False)
+            self.respond(status, error_headers[:1], body)
 
 
 def _read_exactly(fd: int, offset: int, count: int) -> bytes:

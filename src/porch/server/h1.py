@@ -64,24 +64,22 @@ END_OF_MESSAGE: Final = _EndOfMessage()
 Event = "ParsedRequest | bytes | _EndOfMessage | ProtocolError"
 
 
-class ParsedRequest:
-    """A request head and how its body is framed."""
+class ParsedRequest(RequestHead):
+    """A request head as received, and how its body is framed.
 
-    __slots__ = ("content_length", "expect_continue", "has_body", "head", "keep_alive")
+    The parser sets every slot itself (see `RequestParser.on_headers_complete`), RequestHead's
+    included: there is no __init__ to call.
+    """
 
-    def __init__(
-        self,
-        head: RequestHead,
-        keep_alive: bool,
-        expect_continue: bool,
-        has_body: bool,
-        content_length: int | None,
-    ) -> None:
-        self.head = head
-        self.keep_alive = keep_alive  # the client allows the connection to stay open
-        self.expect_continue = expect_continue  # the client waits for 100 before the body
-        self.has_body = has_body  # a body follows (Content-Length > 0 or chunked)
-        self.content_length = content_length  # None when chunked or absent
+    __slots__ = ("content_length", "expect_continue", "has_body", "keep_alive")
+
+    keep_alive: bool  # the client allows the connection to stay open
+    expect_continue: bool  # the client waits for 100 before the body
+    has_body: bool  # a body follows (Content-Length > 0 or chunked)
+    content_length: int | None  # None when chunked or absent
+
+
+_new_request = object.__new__
 
 
 class Limits:
@@ -245,7 +243,7 @@ class RequestParser:
         request = events[-2]
         assert isinstance(request, ParsedRequest) and events[-1] is END_OF_MESSAGE
         self._parser = httptools.HttpRequestParser(self)
-        if request.head.method == "CONNECT":
+        if request.method == "CONNECT":
             del events[-2:]  # never seen by anyone
             self._fail(ProtocolError(400, "CONNECT is not supported"))
             return b""
@@ -359,24 +357,26 @@ class RequestParser:
             raw_path, query = _other_target(method, url, host)
         self._state = _BODY
         self._pending_bytes = 0
-        headers = self._headers
+        # PERF: a Python __init__ costs as much as all these assignments together; the
+        # request is the one object the parser makes per request.
+        request: ParsedRequest = _new_request(ParsedRequest)
+        request.method = _METHODS.get(method) or method.decode("ascii")
+        request.target = url
+        request.raw_path = raw_path
+        request.query = query
+        request.headers = self._headers
+        request.http_version = http_version
+        request.client = None
+        request.server = None
+        request.scheme = "http"
+        request.root_path = ""
+        request._path = None
+        request.keep_alive = parser.should_keep_alive()
+        request.expect_continue = expect_continue
+        request.has_body = chunked or bool(content_length)
+        request.content_length = content_length
         self._headers = _TRAILERS
-        self._events.append(
-            ParsedRequest(
-                RequestHead(
-                    _METHODS.get(method) or method.decode("ascii"),
-                    url,
-                    raw_path,
-                    query,
-                    headers,
-                    http_version,
-                ),
-                parser.should_keep_alive(),
-                expect_continue,
-                chunked or bool(content_length),
-                content_length,
-            )
-        )
+        self._events.append(request)
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)

@@ -88,14 +88,11 @@ class NativeAdapter:
             return self._send(cycle, response)
         # PERF: a whole body needs neither a coroutine nor a task.
         try:
-            cycle.start_response(response.status, response.headers, len(body))
+            cycle.respond(response.status, response.headers, body)
         except HTTPError as error:
             cycle.send_error(error.status, error.detail, error.headers)
-            return None
         except Exception as exc:
             app_failed(cycle, exc)
-            return None
-        cycle.write(body, more=False)
         return None
 
     async def _send(self, cycle: Cycle, response: ResponseLike) -> None:
@@ -105,8 +102,7 @@ class NativeAdapter:
                 raise InvalidResponse(f"native: the application returned {response!r}")
             body = response.body
             if isinstance(body, bytes):
-                cycle.start_response(response.status, response.headers, len(body))
-                cycle.write(body, more=False)
+                cycle.respond(response.status, response.headers, body)
             elif isinstance(body, FileRegion):
                 try:
                     cycle.start_response(response.status, response.headers, body.count)

@@ -227,7 +227,9 @@ class HTTPProtocol(asyncio.Protocol):
                         if self._deadline_kind != HEAD_DEADLINE:
                             self._set_deadline(HEAD_DEADLINE)
                     elif self._deadline_kind != IDLE_DEADLINE:
-                        self._set_deadline(IDLE_DEADLINE)
+                        # PERF: _set_deadline(IDLE_DEADLINE) inline, once per request.
+                        self._deadline_kind = IDLE_DEADLINE
+                        self.deadline = self.clock.now + self.config.timeout_keep_alive
                     return
                 cycle = self._active = self._queue.popleft()
                 if self._receiving is cycle and not self._reading_paused:

@@ -322,7 +322,24 @@ class App(Router):
     async def _respond(self, request: Request) -> NativeResponse:
         """The answer to a request, error pages included; it never raises an Exception."""
         try:
-            response = await self._dispatch(request)
+            route = self._route(request)
+            if isinstance(route, Route):
+                handler = route.handler
+                if handler.is_async and not self._before and not self._after:
+                    # PERF: the usual request (an async handler, no hooks) is awaited here:
+                    # no coroutine of ours between the server and the endpoint.
+                    endpoint = handler.endpoint
+                    if handler.has_args:
+                        value = await endpoint(**handler.arguments(request))
+                    else:
+                        value = await endpoint()
+                    response = to_native(value, request)
+                else:
+                    response = await self._call_route(route, request)
+            elif isinstance(route, NativeResponse):
+                response = route
+            else:
+                response = await route
         except HTTPError as error:
             response = await self._after_error(request, await self._http_error(request, error))
         except Exception as exc:
@@ -342,14 +359,16 @@ class App(Router):
         except Exception as exc:
             return self._failure(request, exc)
 
-    async def _dispatch(self, request: Request) -> NativeResponse:
+    def _route(self, request: Request) -> Route | NativeResponse | Awaitable[NativeResponse]:
+        """The route for a request (its path parameters set on it), or else the answer: a
+        redirect, OPTIONS's, or a mount's (to be awaited). Raises HTTPError 404 or 405."""
         head = request.head
         table = self._table or self.table
         found = table.find(head.path)
         if found is None:
             for mount in self._mounts:
                 if mount.matches(head.path):
-                    return await mount.handle(request)
+                    return mount.handle(request)
             method = head.method
             path = head.path
             if (
@@ -374,6 +393,10 @@ class App(Router):
                     return NativeResponse(204, [(b"allow", allow)], b"")
                 raise HTTPError(405, headers=[(b"allow", allow)])
         request.path_params = params
+        return route
+
+    async def _call_route(self, route: Route, request: Request) -> NativeResponse:
+        """Run the before_request hooks, the handler and the after_request hooks."""
         if self._before:
             for hook in self._before:
                 value = await _call(hook, request)
@@ -381,12 +404,7 @@ class App(Router):
                     return await self._after_hooks(request, value)
         handler = route.handler
         if handler.is_async:
-            # PERF: the endpoint is awaited here, no coroutine of the Handler's in between.
-            endpoint = handler.endpoint
-            if handler.has_args:
-                value = await endpoint(**handler.arguments(request))
-            else:
-                value = await endpoint()
+            value = await handler.call(request, None)
         else:
             value = await handler.call_in_thread(request, self.executor)
         if self._after:
