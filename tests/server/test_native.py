@@ -63,6 +63,30 @@ def test_sync_response() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("declared", "sent", "logged"),
+    [(b"3", b"hel", "longer than its Content-Length"), (b"9", b"hello", "shorter than")],
+)
+def test_own_content_length_that_lies_closes(declared: bytes, sent: bytes, logged: str) -> None:
+    # A whole body against the application's own Content-Length: the head keeps the declared
+    # length, no byte beyond it goes out, and the connection closes (the next response would
+    # be read as part of this one).
+    def handler(head: RequestHead, body: Any) -> Response:
+        return Response(200, [(b"content-length", declared)], b"hello")
+
+    async def main() -> bytes:
+        async with Wire(App(handler)) as wire:
+            wire.send(GET + GET)
+            return await wire.wait_closed()
+
+    with captured_log() as records:
+        data = run(main())
+    assert data == (
+        b"HTTP/1.1 200 OK\r\ncontent-length: " + declared + b"\r\n" + HEADER_LINES + b"\r\n" + sent
+    )
+    assert logged in messages(records)
+
+
 def test_awaitable_response() -> None:
     async def handler(head: RequestHead, body: Any) -> Response:
         return Response(201, [], b"made")
