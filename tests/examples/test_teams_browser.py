@@ -93,7 +93,15 @@ def page(browser: "Browser", site: PorchProcess) -> Iterator["Page"]:
     page.on("response", response)
     page.on("dialog", dialog)
     page.on("pageerror", lambda error: problems.append(f"script: {error}"))
-    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+
+    def failed(request: Any) -> None:
+        # A navigation cancels the loads still in flight (often the favicon's): ERR_ABORTED
+        # is the browser's own doing. A server that breaks a load shows as another error
+        # (ERR_CONNECTION_RESET, ERR_EMPTY_RESPONSE...), and a bad status as a response above.
+        if request.failure != "net::ERR_ABORTED":
+            problems.append(f"failed: {request.url} ({request.failure})")
+
+    page.on("requestfailed", failed)
     yield page
     context.close()
     assert problems == []
