@@ -402,11 +402,7 @@ class App(Router):
                 value = await _call(hook, request)
                 if value is not None:
                     return await self._after_hooks(request, value)
-        handler = route.handler
-        if handler.is_async:
-            value = await handler.call(request, None)
-        else:
-            value = await handler.call_in_thread(request, self.executor)
+        value = await route.handler.call(request, self.executor)
         if self._after:
             return await self._after_hooks(request, value)
         return to_native(value, request)
