@@ -35,33 +35,27 @@ class NativeAdapter:
         """Answer a request; without a task when the application answers at once."""
         try:
             result = self.handler(cycle.head, cycle)
+            if result.__class__ is CoroutineType and not EAGER_TASKS:
+                # PERF: the application's own coroutine is stepped at once, no wrapper around
+                # it; most answer in that first step, with no task (see adapters.step_coroutine).
+                context = contextvars.copy_context()
+                try:
+                    yielded = context.run(result.send, None)
+                except StopIteration as done:
+                    result = done.value
+                else:
+                    cycle.task = self.loop.create_task(
+                        self._await(cycle, resume(result, yielded)), context=context
+                    )
+                    return
+            elif result.__class__ is not Response and isinstance(result, Awaitable):
+                cycle.task = step_coroutine(self.loop, self._await(cycle, result))
+                return
         except HTTPError as error:
             cycle.send_error(error.status, error.detail, error.headers)
             return
         except Exception as exc:
             app_failed(cycle, exc)
-            return
-        if result.__class__ is CoroutineType and not EAGER_TASKS:
-            # PERF: the application's own coroutine is stepped at once, no wrapper around it;
-            # most answer in that first step, with no task (see adapters.step_coroutine).
-            context = contextvars.copy_context()
-            try:
-                yielded = context.run(result.send, None)
-            except StopIteration as done:
-                result = done.value
-            except HTTPError as error:
-                cycle.send_error(error.status, error.detail, error.headers)
-                return
-            except Exception as exc:
-                app_failed(cycle, exc)
-                return
-            else:
-                cycle.task = self.loop.create_task(
-                    self._await(cycle, resume(result, yielded)), context=context
-                )
-                return
-        elif result.__class__ is not Response and isinstance(result, Awaitable):
-            cycle.task = step_coroutine(self.loop, self._await(cycle, result))
             return
         rest = self._answer(cycle, result)
         if rest is not None:
