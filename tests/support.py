@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -542,3 +542,14 @@ class LoadGenerator:
         """Requests the application received whose response never (fully) came back."""
         mine = {i for i in seen_ids if i.startswith(self.name) and i[len(self.name)].isdigit()}
         return sorted(mine - set(self.ok))
+
+
+class NoBody:
+    """An empty request body, for a RequestHead given straight to an application."""
+
+    async def read(self) -> bytes:
+        return b""
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        return
+        yield b""

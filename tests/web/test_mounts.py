@@ -12,6 +12,7 @@ import pytest
 
 from porch import App, Request
 from porch.testing import TestClient
+from tests.support import NoBody
 
 Client = Callable[..., TestClient]
 
@@ -444,17 +445,6 @@ def test_asgi_background_work_after_the_response_does_not_delay_it(
     assert "Exception in a mounted ASGI application" in caplog.records[0].getMessage()
 
 
-class _NoBody:
-    """A request body that is empty."""
-
-    async def read(self) -> bytes:
-        return b""
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        return
-        yield b""
-
-
 def test_slow_client_holds_a_mounted_asgi_app_back() -> None:
     from porch.http.native import RequestHead
     from porch.web import mounts
@@ -474,7 +464,7 @@ def test_slow_client_holds_a_mounted_asgi_app_back() -> None:
 
     async def run() -> None:
         head = RequestHead("GET", b"/", b"/", b"", [])
-        response = await mounts.call_asgi(endless, head, _NoBody())
+        response = await mounts.call_asgi(endless, head, NoBody())
         body = response.body
         await asyncio.sleep(0.05)
         # Nobody reads: the application waits after a few chunks, not after ten thousand.
@@ -509,7 +499,7 @@ def test_unread_body_closed_stops_a_wsgi_thread() -> None:
 
     async def run() -> None:
         head = RequestHead("GET", b"/", b"/", b"", [])
-        response = await mounts.call_wsgi(endless, head, _NoBody(), None)
+        response = await mounts.call_wsgi(endless, head, NoBody(), None)
         await response.body.aclose()  # type: ignore[union-attr]  # never iterated at all
 
     asyncio.run(run())

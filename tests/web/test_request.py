@@ -14,6 +14,7 @@ from porch.http.native import RequestHead
 from porch.server.asgi import http_scope
 from porch.testing import TestClient
 from porch.web.datastructures import Headers, MultiDict
+from tests.support import NoBody
 
 Client = Callable[..., TestClient]
 
@@ -92,11 +93,11 @@ def test_https_and_host_with_port(client_for: Client) -> None:
 
 def test_host_falls_back_to_the_server_address() -> None:
     head = RequestHead("GET", b"/", b"/", b"", [], "1.0", None, ("10.0.0.1", 8080))
-    assert Request(head, _NoBody()).host == "10.0.0.1:8080"
+    assert Request(head, NoBody()).host == "10.0.0.1:8080"
     head = RequestHead("GET", b"/", b"/", b"", [], "1.0", None, ("10.0.0.1", 80))
-    assert Request(head, _NoBody()).host == "10.0.0.1"
+    assert Request(head, NoBody()).host == "10.0.0.1"
     head = RequestHead("GET", b"/", b"/", b"", [], "1.0", None, None)
-    assert Request(head, _NoBody()).host == ""
+    assert Request(head, NoBody()).host == ""
 
 
 def test_query_with_bad_percent_encoding_is_not_an_error(client_for: Client) -> None:
@@ -258,15 +259,6 @@ class TrackingReader:
     async def stream(self) -> AsyncIterator[bytes]:
         self.reads += 1
         yield self.data
-
-
-class _NoBody:
-    async def read(self) -> bytes:
-        return b""
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        return
-        yield b""
 
 
 def _post_head() -> RequestHead:
