@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from porch.http.headers import HeaderBlock
 from porch.http.native import Response as NativeResponse
-from porch.web.errors import wants_json
+from porch.web.errors import utf8_safe, wants_json
 from porch.web.responses import encode_json
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def debug_page(request: "Request", exc: BaseException) -> NativeResponse:
     """A 500 showing `exc`'s traceback: HTML with source and locals, or JSON when preferred."""
     text = _traceback_text(exc)
     if wants_json(request.head):
-        error = {"status": 500, "detail": _utf8(_describe(exc)), "traceback": _utf8(text)}
+        error = {"status": 500, "detail": utf8_safe(_describe(exc)), "traceback": utf8_safe(text)}
         return NativeResponse(500, _JSON, encode_json({"error": error}))
     try:
         page = _page(request, exc, text)
@@ -255,11 +255,6 @@ def _describe(exc: BaseException) -> str:
     if module not in ("builtins", "__main__"):
         name = f"{module}.{name}"
     return f"{name}: {message}" if message else name
-
-
-def _utf8(text: str) -> str:
-    """`text` without lone surrogates (an undecodable file name's), which UTF-8 cannot hold."""
-    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _safe(make: Any) -> str:

@@ -33,15 +33,21 @@ def wants_json(head: RequestHead) -> bool:
     return json_weight > html_weight
 
 
+def utf8_safe(text: str) -> str:
+    """`text` without lone surrogates (an undecodable file name's, from os.listdir say),
+    which UTF-8 cannot hold: each becomes '?'."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def error_page(
     head: RequestHead, status: int, detail: str | None = None, headers: RawHeaders | None = None
 ) -> NativeResponse:
     """The default page for an error: a small JSON object or HTML page, escaping the detail."""
     phrase = reason_phrase(status) or "Error"
     detail = detail if detail is not None else phrase
-    if not detail.isascii():
-        # A lone surrogate (a file name from os.listdir, say) cannot be sent as UTF-8.
-        detail = detail.encode("utf-8", "replace").decode("utf-8")
+    detail = utf8_safe(detail)
     if wants_json(head):
         body = encode_json({"error": {"status": status, "detail": detail}})
         base = _JSON
