@@ -159,7 +159,6 @@ class App(Router):
         self._mounts: list[Mount] = []
         self._table: RouteTable | None = None
         self._chain: Callable[[Request], Awaitable[NativeResponse]] | None = None
-        self._direct = False  # no middleware: the chain is _respond alone
         self._asgi: ASGIApp | None = None
         self._jinja: jinja2.Environment | None = None
         if static_folder is not None:
@@ -300,7 +299,6 @@ class App(Router):
         chain: Callable[[Request], Awaitable[NativeResponse]] = self._respond
         for middleware in reversed(self._middleware):
             chain = self._bind(middleware, chain)
-        self._direct = not self._middleware
         return chain
 
     def _bind(
@@ -490,10 +488,8 @@ class App(Router):
 
     def _native(self, head: RequestHead, body: BodyReader) -> Awaitable[NativeResponse]:
         request = Request(head, body, self)
-        if self._chain is None:
-            self._chain = self._build_chain()
         # PERF: without middleware, the answer is _respond's own coroutine (it never raises).
-        answer = self._respond(request) if self._direct else self.handle(request)
+        answer = self.handle(request) if self._middleware else self._respond(request)
         if self.eager:
             return answer
         return asyncio.get_running_loop().create_task(answer)
