@@ -315,6 +315,13 @@ class FakeTransport(asyncio.Transport):
         # Half-closing (a lingering close) is off unless a test turns it on.
         self.half_close = False
         self.eof_written = False
+        self.aborted = False  # closed without sending what it held
+        # A client that stops reading (see stop_reading_responses): what it leaves unread,
+        # and the most it may leave before the transport tells the protocol to wait.
+        self.protocol: asyncio.BaseProtocol | None = None
+        self.unread = 0
+        self.unread_limit: int | None = None
+        self.writing_paused = False
 
     def can_write_eof(self) -> bool:
         return self.half_close
@@ -326,12 +333,32 @@ class FakeTransport(asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         assert not self.closed, "write after close"
         self.buffer += data
+        if self.unread_limit is not None:
+            self.unread += len(data)
+            if self.unread > self.unread_limit and not self.writing_paused:
+                self.writing_paused = True
+                assert isinstance(self.protocol, asyncio.Protocol)
+                self.protocol.pause_writing()
+
+    def stop_reading_responses(self, limit: int = 0) -> None:
+        """The client reads nothing more: past `limit` unread bytes, the protocol must wait."""
+        self.unread_limit = limit
+
+    def read_responses(self) -> None:
+        """The client reads everything written so far, and from now on."""
+        self.unread_limit = None
+        self.unread = 0
+        if self.writing_paused:
+            self.writing_paused = False
+            assert isinstance(self.protocol, asyncio.Protocol)
+            self.protocol.resume_writing()
 
     def close(self) -> None:
         self.closed = True
 
     def abort(self) -> None:
         self.closed = True
+        self.aborted = True
 
     def is_closing(self) -> bool:
         return self.closed
@@ -346,7 +373,7 @@ class FakeTransport(asyncio.Transport):
         return self.extra.get(name, default)
 
     def get_write_buffer_size(self) -> int:
-        return 0
+        return self.unread
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return (16384, 65536)
@@ -372,6 +399,7 @@ def make_protocol(
     state = ServerState(config, loop)
     protocol = HTTPProtocol(state)
     transport = FakeTransport()
+    transport.protocol = protocol
     protocol.connection_made(transport)
     return protocol, transport
 

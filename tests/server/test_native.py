@@ -345,7 +345,7 @@ def test_async_iterator_closed_when_the_client_leaves() -> None:
 
     async def main() -> None:
         async with Wire(App(lambda head, body: Response(200, [], body_chunks()))) as wire:
-            wire.protocol.pause_writing()
+            wire.transport.stop_reading_responses()
             wire.send(GET)
             await wait_until(lambda: wire.written())
             wire.protocol.connection_lost(ConnectionResetError())

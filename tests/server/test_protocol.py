@@ -15,7 +15,13 @@ import time
 import httpx
 import pytest
 
-from porch.server.protocol import MAX_PIPELINED, HTTPProtocol
+from porch.server.protocol import (
+    FLUSH_DEADLINE,
+    IDLE_DEADLINE,
+    MAX_PIPELINED,
+    SEND_DEADLINE,
+    HTTPProtocol,
+)
 from tests.server.apps import BIG_CHUNKS, INTERFACES, SECRET, Recorder, make_app
 from tests.server.wire import HEADER_LINES, Wire, parse_responses, run, wait_until
 from tests.support import FakeTransport, RawClient, needs_tool, serve
@@ -290,7 +296,8 @@ def test_100_continue_sent_when_the_app_reads(app: object) -> None:
 
 def test_100_continue_not_sent_when_the_app_does_not_read(app: object) -> None:
     async def main() -> None:
-        async with Wire(app) as wire:
+        # (With request buffering, porch reads a WSGI application's body for it: see test_wsgi.)
+        async with Wire(app, request_buffering=False) as wire:
             wire.send(
                 b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
                 b"Expect: 100-continue\r\n\r\n"
@@ -364,7 +371,7 @@ def test_reading_pauses_while_the_app_does_not_take_the_body(
 def test_send_waits_while_the_transport_is_paused(app: object) -> None:
     async def main() -> None:
         async with Wire(app) as wire:
-            wire.protocol.pause_writing()
+            wire.transport.stop_reading_responses()
             wire.send(get(b"/stream"))
             await wire.settle(30)
             data = wire.written()
@@ -372,9 +379,98 @@ def test_send_waits_while_the_transport_is_paused(app: object) -> None:
             assert data.endswith(b"\r\n\r\n3\r\none\r\n")
             await wire.settle(30)
             assert wire.written() == data
-            wire.protocol.resume_writing()
+            wire.transport.read_responses()
             (response,) = await wire.wait_responses(1)
             assert response.body == b"onetwothree"
+
+    run(main())
+
+
+def test_pipelined_requests_wait_while_the_client_reads_no_answer(app: object) -> None:
+    async def main() -> None:
+        async with Wire(app) as wire:
+            protocol = wire.protocol
+            wire.transport.stop_reading_responses()
+            wire.send(get(b"/") * 3)
+            await wire.settle(30)
+            # One answer went out; the transport holds it: nothing more starts or is read.
+            assert len(wire.responses()) == 1
+            assert not wire.transport.reading
+            assert protocol._deadline_kind == SEND_DEADLINE
+            assert protocol.deadline == pytest.approx(protocol.clock.now + 60.0)
+            wire.transport.read_responses()
+            responses = await wire.wait_responses(3)
+            assert [r.body for r in responses] == [b"hello"] * 3
+            assert wire.transport.reading
+            assert protocol._deadline_kind == IDLE_DEADLINE
+
+    run(main())
+
+
+def test_a_client_that_reads_nothing_is_dropped_at_the_send_deadline(app: object) -> None:
+    async def main() -> None:
+        async with Wire(app, timeout_send=7.0) as wire:
+            protocol = wire.protocol
+            wire.transport.stop_reading_responses()
+            wire.send(get(b"/") * 2)
+            await wire.settle(30)
+            assert protocol.deadline == pytest.approx(protocol.clock.now + 7.0)
+            protocol.clock.now += 7.0
+            protocol.deadline_passed()
+            assert wire.transport.aborted, "the held output was not let go"
+            assert len(wire.responses()) == 1
+
+    run(main())
+
+
+def test_a_close_with_output_unsent_is_dropped_at_the_send_deadline(app: object) -> None:
+    async def main() -> None:
+        async with Wire(app, timeout_send=7.0) as wire:
+            protocol = wire.protocol
+            wire.transport.stop_reading_responses()
+            wire.send(get(b"/close"))
+            await wire.wait_closed()
+            # Closed, with the answer still unread: the transport holds it until it is sent.
+            assert not wire.transport.aborted
+            assert protocol._deadline_kind == FLUSH_DEADLINE
+            protocol.clock.now += 7.0
+            protocol.deadline_passed()
+            assert wire.transport.aborted
+
+    run(main())
+
+
+def test_a_trickling_body_gets_408_below_the_minimum_rate(app: object) -> None:
+    async def main() -> None:
+        settings = {"min_request_body_rate": 100.0, "min_request_body_rate_grace": 5.0}
+        async with Wire(app, timeout_request_body=60.0, **settings) as wire:
+            protocol = wire.protocol
+            start = protocol.clock.now
+            wire.send(post(b"/echo", b"x" * 1000)[:-990])
+            await wire.settle()
+            # After the grace period, 100 bytes a second on average: 10 bytes buy 0.1 s.
+            assert protocol.deadline == pytest.approx(start + 5.0 + 0.1)
+            protocol.clock.now += 3.0
+            wire.send(b"x" * 40)
+            await wire.settle()
+            assert protocol.deadline == pytest.approx(start + 5.0 + 0.5)
+            protocol.clock.now = start + 5.6
+            protocol.deadline_passed()
+            written = await wire.wait_closed()
+            assert written.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+            assert written.endswith(b"408 Request body too slow\n")
+
+    run(main())
+
+
+def test_a_fast_body_is_held_to_the_pause_timeout_only(app: object) -> None:
+    async def main() -> None:
+        async with Wire(app, timeout_request_body=3.0, request_buffering=False) as wire:
+            protocol = wire.protocol
+            wire.send(post(b"/echo", b"x" * 100_000)[:-50_000])
+            await wire.settle()
+            # 50 KB in no time: the rate is far ahead; a pause of 3 s is what can end it.
+            assert protocol.deadline == pytest.approx(protocol.clock.now + 3.0)
 
     run(main())
 
@@ -382,7 +478,7 @@ def test_send_waits_while_the_transport_is_paused(app: object) -> None:
 def test_disconnect_stops_a_streaming_response(app: object, recorder: Recorder) -> None:
     async def main() -> None:
         async with Wire(app) as wire:
-            wire.protocol.pause_writing()  # the client does not read: the buffer stays full
+            wire.transport.stop_reading_responses()  # the buffer stays full
             wire.send(get(b"/big"))
             await wait_until(lambda: b"\r\n\r\n" in wire.written())
             await wire.settle(20)
@@ -790,7 +886,7 @@ def test_e2e_curl_expect_100_continue(app: object, tmp_path: object) -> None:
 
 
 def test_e2e_expect_without_reading_closes(app: object) -> None:
-    with serve(app) as server, RawClient(server.port) as client:
+    with serve(app, request_buffering=False) as server, RawClient(server.port) as client:
         client.send(
             b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n"
             b"Expect: 100-continue\r\n\r\n"

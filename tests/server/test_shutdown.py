@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from porch.server.loader import make_adapter
-from porch.server.server import Server
+from porch.server.server import TLS, Server
 from porch.server.settings import Settings
 from porch.server.state import ConnectionConfig, ServerState
 from tests.apps_process.lifecycle import app as APP_OBJECT
@@ -258,7 +258,7 @@ def test_connections_waiting_in_the_listen_queue_are_answered_at_shutdown():
         state = ServerState(ConnectionConfig(adapter=adapter), loop)
         state.closing = True
         state.start_ticker()
-        await server._accept_queued([sock], state, None)
+        await server._accept_queued([sock], state, TLS(None, None))
         assert sock.fileno() == -1  # closed: nothing more can queue
         for _ in range(100):
             if not state.connections:

@@ -150,7 +150,7 @@ def test_input_hands_over_what_has_arrived() -> None:
         return [b"%d" % len(lines)]
 
     async def main() -> None:
-        async with Wire(app) as wire:
+        async with Wire(app, request_buffering=False) as wire:
             wire.send(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
             wire.send(b"6\r\nhello\n\r\n")
             # An interactive client waits for an answer to its first line before the next.
@@ -174,7 +174,7 @@ def test_input_read_after_a_disconnect_raises() -> None:
         return []
 
     async def main() -> None:
-        async with Wire(app) as wire:
+        async with Wire(app, request_buffering=False) as wire:
             wire.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc")
             await wire.settle(20)
             wire.protocol.connection_lost(None)
@@ -296,7 +296,7 @@ def test_close_is_called_when_the_client_leaves() -> None:
 
     async def main() -> None:
         async with Wire(app) as wire:
-            wire.protocol.pause_writing()
+            wire.transport.stop_reading_responses()
             wire.send(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             await wait_until(lambda: wire.written())
             wire.protocol.connection_lost(ConnectionResetError())

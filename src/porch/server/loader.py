@@ -106,4 +106,10 @@ def make_adapter(app: Any, settings: Settings, loop: asyncio.AbstractEventLoop) 
         return ASGIAdapter(app, loop, settings.lifespan)
     from porch.server.wsgi import WSGIAdapter
 
-    return WSGIAdapter(app, loop, settings.threads, multiprocess=settings.workers > 1)
+    return WSGIAdapter(
+        app,
+        loop,
+        settings.threads,
+        multiprocess=settings.workers > 1,
+        request_buffering=settings.request_buffering,
+    )

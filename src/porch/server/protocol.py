@@ -7,6 +7,13 @@ needs I/O: the transport, flow control in both directions, pipelining order, and
 Requests on a connection are answered strictly in order: the cycle at the front of the queue
 is the active one; requests pipelined behind it wait, their bodies buffered (reading pauses
 when too much is buffered or too many wait).
+
+Flow control, both ways. A connection holds at most the transport's high-water mark of unsent
+output plus one response: while the transport is over it (`pause_writing`), nothing more is
+read from the client and no queued request starts; a client that reads nothing for
+`timeout_send` is dropped. A request body must keep coming: a pause longer than
+`timeout_request_body`, or an average rate under `min_request_body_rate` after a grace period,
+gets 408. Neither clock runs while porch itself holds the client back.
 """
 
 import asyncio
@@ -16,7 +23,7 @@ from time import perf_counter
 from typing import Any
 
 from porch.http.errors import ClientDisconnected, HTTPError
-from porch.server.cycle import Cycle
+from porch.server.cycle import BODY_HIGH_WATER, Cycle
 from porch.server.h1 import (
     END_OF_MESSAGE,
     ParsedRequest,
@@ -32,8 +39,10 @@ logger = logging.getLogger("porch.error")
 MAX_PIPELINED = 32
 
 # What a connection's deadline is for: none; a head to finish; the next request of an idle
-# keep-alive connection; the next piece of a request body; the end of a lingering close.
+# keep-alive connection; the next piece of a request body; the end of a lingering close; the
+# client to read some of its answers; a closing transport to send what it still holds.
 NO_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE, BODY_DEADLINE, LINGER_DEADLINE = 0, 1, 2, 3, 4
+SEND_DEADLINE, FLUSH_DEADLINE = 5, 6
 # On shutdown, how long an idle keep-alive connection may still send one last request.
 SHUTDOWN_GRACE = 1.0
 # After an early answer (413, a bad request), how long and how much of what the client still
@@ -68,6 +77,10 @@ class HTTPProtocol(asyncio.Protocol):
         self._error: ProtocolError | None = None
         self.deadline = 0.0
         self._deadline_kind = NO_DEADLINE
+        # The request body's rate is measured from here (see _start_body_window).
+        self._body_since = 0.0
+        self._body_bytes = 0
+        self._body_too_slow = False  # the body deadline is the rate's, not the pause's
         self._cycle_class = self.config.adapter.cycle_class
         self._root_path = self.config.root_path
         self._proxy = self.config.proxy
@@ -98,6 +111,7 @@ class HTTPProtocol(asyncio.Protocol):
             cls = event.__class__
             if cls is bytes:
                 self._receiving.feed_body(event)  # type: ignore[union-attr, arg-type]
+                self._body_bytes += len(event)  # type: ignore[arg-type]
             elif event is END_OF_MESSAGE:
                 if self._receiving is not None:
                     self._receiving.end_body()
@@ -151,7 +165,13 @@ class HTTPProtocol(asyncio.Protocol):
             waiter.exception()  # nobody may be waiting: never "exception never retrieved"
 
     def pause_writing(self) -> None:
+        # The client reads slower than porch answers. Until it catches up, nothing more is
+        # read or started on this connection, so what it holds stays bounded; a client that
+        # reads nothing at all is dropped at the send deadline.
         self.writing_paused = True
+        self._pause_reading()
+        if self._lingering < 0:
+            self._set_deadline(SEND_DEADLINE)
 
     def resume_writing(self) -> None:
         self.writing_paused = False
@@ -160,6 +180,16 @@ class HTTPProtocol(asyncio.Protocol):
             self._write_waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        if self.closed or self._lingering >= 0 or self.transport.is_closing():
+            return
+        if self._deadline_kind == SEND_DEADLINE:
+            self._set_deadline(NO_DEADLINE)
+        resumed = self._resume_reading()
+        if self._active is None:
+            if not self._dispatching:
+                self._dispatch()  # what waited for the client to catch up
+        elif resumed and self._receiving is self._active:
+            self._start_body_window()
 
     # What cycles call.
 
@@ -175,12 +205,9 @@ class HTTPProtocol(asyncio.Protocol):
 
     def body_consumed(self) -> None:
         """The application took the buffered body: read on if nothing else holds us."""
-        if self._reading_paused and len(self._queue) <= MAX_PIPELINED:
-            self._reading_paused = False
-            if not self.closed:
-                self.transport.resume_reading()
-            if self._receiving is not None and self._receiving is self._active:
-                self._set_deadline(BODY_DEADLINE)
+        receiving = self._receiving
+        if self._resume_reading() and receiving is not None and receiving is self._active:
+            self._start_body_window()
 
     def nothing_to_answer_next(self) -> bool:
         """Whether no request or error waits behind the response in flight."""
@@ -199,6 +226,8 @@ class HTTPProtocol(asyncio.Protocol):
             # The client may still be sending a body the application did not read.
             self._close(linger=not cycle.body_complete)
             return
+        if self.writing_paused:
+            return  # the client has yet to read this answer: resume_writing goes on
         if self._reading_paused:
             self.body_consumed()
         if self._dispatching:
@@ -217,6 +246,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._dispatching = True
         try:
             while self._active is None:
+                if self.writing_paused:
+                    return  # start nothing until the client reads (see pause_writing)
                 if not self._queue:
                     if self._error is not None:
                         self._send_protocol_error(self._error)
@@ -233,7 +264,7 @@ class HTTPProtocol(asyncio.Protocol):
                     return
                 cycle = self._active = self._queue.popleft()
                 if self._receiving is cycle and not self._reading_paused:
-                    self._set_deadline(BODY_DEADLINE)
+                    self._start_body_window(cycle._buffered)  # what came with the head counts
                 elif self._deadline_kind != NO_DEADLINE:
                     # No timeout while a request runs; a head arriving behind it waits its turn.
                     self._deadline_kind = NO_DEADLINE
@@ -294,7 +325,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._queue.clear()
         self._receiving = None
         self._error = None
-        if self.closed or self._lingering >= 0:
+        if self.closed or self._lingering >= 0 or self.transport.is_closing():
             return
         if linger and self.transport.can_write_eof():
             # The client may still be sending: closing with unread bytes would reset the
@@ -307,7 +338,14 @@ class HTTPProtocol(asyncio.Protocol):
                 self._reading_paused = False
                 self.transport.resume_reading()
             return
+        self._close_transport()
+
+    def _close_transport(self) -> None:
         self.transport.close()
+        if self.transport.get_write_buffer_size():
+            # The transport sends what it holds before it closes: a client that never reads
+            # would keep it, and this connection, for ever.
+            self._set_deadline(FLUSH_DEADLINE)
 
     def _close_idle(self) -> None:
         """Close a connection with nothing in flight."""
@@ -324,16 +362,48 @@ class HTTPProtocol(asyncio.Protocol):
             if self._deadline_kind == BODY_DEADLINE:
                 self._set_deadline(NO_DEADLINE)  # porch holds the body back, not the client
 
+    def _resume_reading(self) -> bool:
+        """Read again if nothing holds reading back any more; whether it resumed."""
+        if not self._reading_paused or self.writing_paused or len(self._queue) > MAX_PIPELINED:
+            return False
+        receiving = self._receiving
+        if receiving is not None and receiving._buffered > BODY_HIGH_WATER:
+            return False
+        self._reading_paused = False
+        if not self.closed:
+            self.transport.resume_reading()
+        return True
+
+    def _start_body_window(self, received: int = 0) -> None:
+        """The body of the active request is read from now (`received` bytes of it already
+        there): its rate is measured from here."""
+        self._body_since = self.clock.now
+        self._body_bytes = received
+        self._set_deadline(BODY_DEADLINE)
+
     def _set_deadline(self, kind: int) -> None:
         self._deadline_kind = kind
+        config = self.config
         if kind == HEAD_DEADLINE:
-            self.deadline = self.clock.now + self.config.timeout_request_header
+            self.deadline = self.clock.now + config.timeout_request_header
         elif kind == IDLE_DEADLINE:
-            self.deadline = self.clock.now + self.config.timeout_keep_alive
+            self.deadline = self.clock.now + config.timeout_keep_alive
         elif kind == BODY_DEADLINE:
-            self.deadline = self.clock.now + self.config.timeout_request_body
+            deadline = self.clock.now + config.timeout_request_body
+            rate = config.min_request_body_rate
+            # As Kestrel's MinRequestBodyDataRate: after the grace period, the body must come
+            # at `rate` bytes/s on average, or one byte a minute would hold the connection.
+            by_rate = (
+                self._body_since + config.min_request_body_rate_grace + self._body_bytes / rate
+                if rate
+                else deadline
+            )
+            self._body_too_slow = by_rate < deadline
+            self.deadline = by_rate if self._body_too_slow else deadline
         elif kind == LINGER_DEADLINE:
             self.deadline = self.clock.now + LINGER_TIME
+        elif kind in (SEND_DEADLINE, FLUSH_DEADLINE):
+            self.deadline = self.clock.now + config.timeout_send
         else:
             self.deadline = 0.0
 
@@ -345,13 +415,18 @@ class HTTPProtocol(asyncio.Protocol):
             self.closing = True
             self._send_protocol_error(ProtocolError(408, "Request header timeout"))
         elif kind == BODY_DEADLINE and self._receiving is not None:
-            # A body that stopped coming (slow-body slowloris): the request gets 408.
+            # A body that stopped coming, or that trickles (slow-body slowloris): 408.
+            detail = "Request body too slow" if self._body_too_slow else "Request body timeout"
             self._set_deadline(NO_DEADLINE)
             self.parser.stop()
-            self._protocol_error(ProtocolError(408, "Request body timeout"))
+            self._protocol_error(ProtocolError(408, detail))
         elif kind == LINGER_DEADLINE:
-            self.deadline = 0.0
-            self.transport.close()
+            self._set_deadline(NO_DEADLINE)
+            self._close_transport()
+        elif kind in (SEND_DEADLINE, FLUSH_DEADLINE):
+            # The client has read nothing for timeout_send: drop it, and what it never took.
+            self._set_deadline(NO_DEADLINE)
+            self.transport.abort()
         else:
             self._close_idle()
 
@@ -372,6 +447,9 @@ class HTTPProtocol(asyncio.Protocol):
         """
         self.closing = True
         if self._active is not None or self._queue:
+            return
+        if self.writing_paused:
+            self._close()  # the last answer goes out as the client reads it, until timeout_send
             return
         if self._deadline_kind == IDLE_DEADLINE:
             idle_since = self.deadline - self.config.timeout_keep_alive

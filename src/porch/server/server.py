@@ -20,7 +20,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from porch.server.adapters import LifespanFailure
 from porch.server.loader import AppLoadError, load_app, make_adapter
@@ -99,6 +99,13 @@ def describe_socket(sock: socket.socket, tls: bool) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{'https' if tls else 'http'}://{host}:{port}"
+
+
+class TLS(NamedTuple):
+    """How connections are accepted: the TLS context, or None, and its handshake's timeout."""
+
+    context: ssl.SSLContext | None
+    handshake_timeout: float | None
 
 
 class Server:
@@ -196,14 +203,18 @@ class Server:
             await self._application_shutdown(adapter)
             return 0
         ssl_context = make_ssl_context(settings)
+        # A TLS handshake is part of the request head: it must end within the header timeout,
+        # or a client that never finishes one would hold the connection for asyncio's 60 s.
+        tls = TLS(ssl_context, settings.timeout_request_header if ssl_context else None)
         # Each server accepts on a duplicate, so that the socket itself outlives it: on
         # shutdown, what still waits in its listen queue is accepted and answered, not reset.
         servers = [
             await loop.create_server(
                 lambda: HTTPProtocol(state),
                 sock=sock.dup(),
-                ssl=ssl_context,
                 backlog=settings.backlog,
+                ssl=tls.context,
+                ssl_handshake_timeout=tls.handshake_timeout,
             )
             for sock in sockets
         ]
@@ -222,7 +233,7 @@ class Server:
         stopped.cancel()
         if state.exhausted.is_set() and not self._exit.is_set():
             logger.info("Reached --max-requests (%d); restarting", state.total_requests)
-        await self._shutdown(servers, sockets, state, ssl_context)
+        await self._shutdown(servers, sockets, state, tls)
         await self._application_shutdown(adapter)
         state.stop_ticker()
         return 0
@@ -239,7 +250,7 @@ class Server:
         servers: Sequence[asyncio.AbstractServer],
         sockets: list[socket.socket],
         state: ServerState,
-        ssl_context: ssl.SSLContext | None,
+        tls: "TLS",
     ) -> None:
         """Stop listening, let requests in flight finish, close every connection."""
         loop = asyncio.get_running_loop()
@@ -248,7 +259,7 @@ class Server:
         state.closing = True
         for server in servers:
             server.close()  # stop accepting; other workers go on accepting on the socket
-        await self._accept_queued(sockets, state, ssl_context)
+        await self._accept_queued(sockets, state, tls)
         told: set[HTTPProtocol] = set()
         deadline = loop.time() + self.settings.timeout_graceful_shutdown
         while state.connections and loop.time() < deadline and not self._force:
@@ -264,7 +275,7 @@ class Server:
                 connection.abort()
 
     async def _accept_queued(
-        self, sockets: list[socket.socket], state: ServerState, ssl_context: ssl.SSLContext | None
+        self, sockets: list[socket.socket], state: ServerState, tls: "TLS"
     ) -> None:
         """Accept the connections still in the listen queues, then close the sockets.
 
@@ -281,7 +292,10 @@ class Server:
                     pending.append(
                         loop.create_task(
                             loop.connect_accepted_socket(
-                                lambda: HTTPProtocol(state), connection, ssl=ssl_context
+                                lambda: HTTPProtocol(state),
+                                connection,
+                                ssl=tls.context,
+                                ssl_handshake_timeout=tls.handshake_timeout,
                             )
                         )
                     )

@@ -105,6 +105,22 @@ class Settings:
         "Close a client that pauses this long while sending a request body (408).",
         "--timeout-request-body",
     )
+    min_request_body_rate: float = setting(
+        240.0,
+        "Close a client whose request body arrives slower than this many bytes per second, "
+        "on average, after the grace period (408; 0 turns it off).",
+        "--min-request-body-rate",
+    )
+    min_request_body_rate_grace: float = setting(
+        5.0,
+        "Seconds a request body may take before --min-request-body-rate applies.",
+        "--min-request-body-rate-grace",
+    )
+    timeout_send: float = setting(
+        60.0,
+        "Close a client that reads none of its answers for this long.",
+        "--timeout-send",
+    )
     timeout_graceful_shutdown: float = setting(
         30.0, "On shutdown, wait this long for requests in flight.", "--timeout-graceful-shutdown"
     )
@@ -154,6 +170,13 @@ class Settings:
     )
     threads: int = setting(
         10, "Threads in the pool that runs WSGI applications.", "--threads", scope="app"
+    )
+    request_buffering: bool = setting(
+        True,
+        "Receive a WSGI request's whole body before a thread runs the application (in memory, "
+        "on disk past 1 MiB), so that slow clients cannot hold threads.",
+        "--request-buffering/--no-request-buffering",
+        scope="app",
     )
     debug: bool = setting(
         False,
@@ -230,6 +253,9 @@ class Settings:
             "timeout_request_header",
             "timeout_request_body",
             "timeout_graceful_shutdown",
+            "timeout_send",
+            "min_request_body_rate",
+            "min_request_body_rate_grace",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{flag_name(field_named(name))} must not be negative")

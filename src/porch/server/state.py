@@ -46,6 +46,9 @@ class ConnectionConfig:
     timeout_keep_alive: float = 5.0
     timeout_request_header: float = 10.0
     timeout_request_body: float = 60.0
+    timeout_send: float = 60.0
+    min_request_body_rate: float = 240.0  # bytes per second; 0: no minimum
+    min_request_body_rate_grace: float = 5.0
     limit_concurrency: int | None = None
     max_requests: int | None = None
     root_path: str = ""
@@ -70,6 +73,9 @@ class ConnectionConfig:
             timeout_keep_alive=settings.timeout_keep_alive,
             timeout_request_header=settings.timeout_request_header,
             timeout_request_body=settings.timeout_request_body,
+            timeout_send=settings.timeout_send,
+            min_request_body_rate=settings.min_request_body_rate,
+            min_request_body_rate_grace=settings.min_request_body_rate_grace,
             limit_concurrency=settings.limit_concurrency,
             max_requests=settings.max_requests,
             root_path=settings.root_path.rstrip("/"),

@@ -1,8 +1,9 @@
 """WSGI (PEP 3333): the application runs in a bounded thread pool, never on the event loop.
 
-The loop builds the environ and hands the request to a worker thread. The thread runs the
-application and crosses back to the loop to send: once for a whole response (the common case),
-or once per block for a streamed one, waiting while the client is slow (flow control).
+The loop receives the request body (see porch.http.bodies: unless --no-request-buffering), builds
+the environ and hands the request to a worker thread. The thread runs the application and crosses
+back to the loop to send: once for a whole response (the common case), or once per block for a
+streamed one, waiting while the client is slow (flow control).
 """
 
 import asyncio
@@ -16,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
+from porch.http.bodies import receive_whole
 from porch.http.errors import ClientDisconnected, HTTPError
 from porch.http.native import FileRegion, RawHeaders, RequestHead
 from porch.http.status import reason_phrase
-from porch.server.adapters import NoLifespan, app_failed
+from porch.server.adapters import NoLifespan, app_failed, start_task
 from porch.server.cycle import Cycle
 from porch.server.h1 import UNDERSCORE, InvalidResponse
 from porch.server.types import ExcInfo, WSGIApp
@@ -189,6 +191,7 @@ class WSGIResponse:
     def run(self, app: WSGIApp, environ: dict[str, Any]) -> None:
         """Call the application and send what it returns (on the worker thread)."""
         loop = self._loop
+        body = environ["wsgi.input"]
         try:
             result = app(environ, self.start_response)
             try:
@@ -204,6 +207,8 @@ class WSGIResponse:
             loop.call_soon_threadsafe(_fail, self._cycle, exc)
             if not isinstance(exc, Exception):
                 raise
+        finally:
+            body.close()  # a received body's memory or temporary file
 
     def _send_iterable(self, result: Iterable[bytes]) -> None:
         loop = self._loop
@@ -289,15 +294,17 @@ class WSGIAdapter:
         loop: asyncio.AbstractEventLoop,
         threads: int = 10,
         multiprocess: bool = False,
+        request_buffering: bool = True,
     ) -> None:
         self.app = app
         self.loop = loop
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="porch-wsgi")
         self.multiprocess = multiprocess
+        self.request_buffering = request_buffering
         self.lifespan = NoLifespan()
 
     def environ(self, cycle: Cycle) -> dict[str, Any]:
-        """The PEP 3333 environ of a request."""
+        """The PEP 3333 environ of a request whose body is still arriving or all there."""
         if cycle.body_complete:
             # PERF: a body that has all arrived is handed over whole, no thread hops to read it.
             wsgi_input: IO[bytes] = io.BytesIO(cycle.take_body())
@@ -306,8 +313,23 @@ class WSGIAdapter:
         return build_environ(cycle.head, wsgi_input, self.multiprocess)
 
     def run(self, cycle: Cycle) -> None:
-        """Hand a request to the pool."""
-        environ = self.environ(cycle)
+        """Hand a request to the pool; first receive its body, unless it is all there."""
+        if cycle.body_complete or not self.request_buffering:
+            self._submit(cycle, self.environ(cycle))
+        else:
+            cycle.task = start_task(self.loop, self._receive_then_run(cycle))
+
+    async def _receive_then_run(self, cycle: Cycle) -> None:
+        # A slow client costs this connection only, never one of the pool's threads.
+        try:
+            body = await receive_whole(cycle.stream())
+        except (Exception, asyncio.CancelledError) as exc:
+            # The body broke off (the server has answered: 413, 408, 400) or the client left.
+            app_failed(cycle, exc)
+            return
+        self._submit(cycle, build_environ(cycle.head, body, self.multiprocess))
+
+    def _submit(self, cycle: Cycle, environ: dict[str, Any]) -> None:
         response = WSGIResponse(cycle, self.loop)
         self.executor.submit(response.run, self.app, environ)
 
