@@ -567,6 +567,21 @@ HOST = [
     refused("host/slash", raw(b"GET /x HTTP/1.1", b"Host: a/b"), 400, "RFC 9110 §7.2"),
     refused("host/userinfo", raw(b"GET /x HTTP/1.1", b"Host: u@a"), 400, "RFC 9110 §7.2"),
     refused("host/two-ports", raw(b"GET /x HTTP/1.1", b"Host: a:1:2"), 400, "RFC 9110 §7.2"),
+    refused(
+        "host/userinfo-after-port",
+        raw(b"GET /x HTTP/1.1", b"Host: example.com:@evil.example"),
+        400,
+        "RFC 9110 §7.2: the allowed name in front is no part of the host",
+    ),
+    refused(
+        "host/userinfo-after-digits",
+        raw(b"GET /x HTTP/1.1", b"Host: example.com:443@evil.example"),
+        400,
+        "RFC 9110 §7.2",
+    ),
+    refused("host/bad-ipv6", raw(b"GET /x HTTP/1.1", b"Host: [1::2::3]"), 400, "RFC 3986 §3.2.2"),
+    refused("host/bad-percent", raw(b"GET /x HTTP/1.1", b"Host: a%g0"), 400, "RFC 3986 §2.1"),
+    refused("host/port-too-big", raw(b"GET /x HTTP/1.1", b"Host: a:65536"), 400, "no such port"),
     accepted(
         "host/empty-on-1.0",
         raw(b"POST /x HTTP/1.0", b"Host:", b"Connection: keep-alive", b"Content-Length: 0"),

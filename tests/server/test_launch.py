@@ -1,8 +1,10 @@
 """`porch run` on a unix socket and over TLS (porch/server/launch.py, server.py), in real
-processes, and the configuration errors that launch.run() finds before serving."""
+processes, the token of `--debug`, and the configuration errors that launch.run() finds before
+serving."""
 
 import logging
 import os
+import re
 import signal
 import socket
 import ssl
@@ -229,3 +231,60 @@ def test_serving_on_an_inherited_descriptor_that_is_not_one():
         finally:
             os.close(read_end)
             os.close(write_end)
+
+
+# `porch run --debug` makes the debug page's token, prints it once, and hands it to the
+# application in every worker and after every reload.
+
+DEBUG_APP = """
+from porch import App
+
+app = App(__name__)
+
+@app.get("/boom")
+def boom():
+    raise ValueError("debug-marker")
+"""
+TOKEN_LINE = re.compile(r"WARNING Debug mode: .* with the token (\S+) \(.*X-Porch-Debug-Token")
+
+
+def debug_page_opens(url: str, token: str) -> bool:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        locked = client.get("/boom")
+        assert locked.status_code == 500 and "debug-marker" not in locked.text
+        page = client.get("/boom", headers={"X-Porch-Debug-Token": token})
+        return page.status_code == 500 and "ValueError: debug-marker" in page.text
+
+
+@pytest.mark.parametrize(
+    "mode", [[], ["--workers", "2"], ["--reload"]], ids=["one-process", "workers", "reload"]
+)
+def test_run_debug_prints_the_token_every_process_shares(tmp_path, mode):
+    (tmp_path / "debugapp.py").write_text(DEBUG_APP)
+    args = ["run", "debugapp:app", "--app-dir", str(tmp_path), "--debug", *mode]
+    env = {"PORCH_DEBUG": "", "PORCH_DEBUG_TOKEN": ""}
+    with PorchProcess(args, cwd=tmp_path, env=env) as proc:
+        proc.wait_output("listening on", count=2 if mode == ["--reload"] else 1, timeout=START)
+        if mode == ["--workers", "2"]:
+            proc.wait_output("serving", count=2, timeout=START)
+        tokens = TOKEN_LINE.findall(proc.output)
+        assert len(tokens) == 1, proc.output  # one clear line, whatever the processes
+        token = tokens[0]
+        assert len(token) >= 20
+        # Each worker answers some of these: all of them know the token.
+        assert all(debug_page_opens(proc.url, token) for _ in range(6))
+        if mode == ["--reload"]:
+            (tmp_path / "debugapp.py").write_text(DEBUG_APP + "\n# changed\n")
+            proc.wait_output("listening on", count=3, timeout=START)
+            assert debug_page_opens(proc.url, token)  # the restarted server has it too
+        assert TOKEN_LINE.findall(proc.output) == [token]
+
+
+def test_run_debug_keeps_a_token_given_in_the_environment(tmp_path):
+    (tmp_path / "debugapp.py").write_text(DEBUG_APP)
+    args = ["run", "debugapp:app", "--app-dir", str(tmp_path), "--debug"]
+    env = {"PORCH_DEBUG": "", "PORCH_DEBUG_TOKEN": "chosen-by-me"}
+    with PorchProcess(args, cwd=tmp_path, env=env) as proc:
+        proc.wait_ready(timeout=START)
+        assert debug_page_opens(proc.url, "chosen-by-me")
+        assert "chosen-by-me" not in proc.output

@@ -3,7 +3,9 @@ granian: the same App, unmodified, under each."""
 
 from porch import App, Request, Response
 
-app = App(__name__)
+# A smaller body limit than the default 10 MiB, so that the tests past it stay quick.
+BODY_LIMIT = 2 * 1024 * 1024
+app = App(__name__, max_body_size=BODY_LIMIT)
 
 
 @app.on_startup
@@ -68,3 +70,25 @@ async def face(request: Request) -> str:
     from porch.web.asgi import ASGIBody
 
     return "asgi" if isinstance(request._reader, ASGIBody) else "native"
+
+
+@app.get("/base-url")
+def base_url(request: Request) -> str:
+    """The URL links are built from: a poisoned Host would show here."""
+    return request.base_url
+
+
+@app.post("/size")
+async def size(request: Request) -> str:
+    return str(len(await request.body()))
+
+
+@app.post("/sync-size")
+def sync_size(request: Request) -> str:
+    """A blocking handler: its body is received before it takes a thread."""
+    return str(len(request.sync.body()))
+
+
+@app.post("/json")
+async def json_body(request: Request) -> dict[str, object]:
+    return {"type": type(await request.json()).__name__}

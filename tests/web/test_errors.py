@@ -303,12 +303,17 @@ def test_client_disconnect_while_reading_is_not_logged_as_an_error(
     assert not [r for r in caplog.records if r.name == "porch.error"]
 
 
-def test_debug_page_only_for_local_clients_not_forwarded(client_for: Client) -> None:
+def test_debug_page_only_for_local_clients_not_forwarded(
+    client_for: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORCH_DEBUG_TOKEN", "the-token")
     app = raising_app()
     app.debug = True
-    local = client_for(app)
+    assert "hunter2" not in client_for(app).get("/crash").text  # local, but no token
+    token = {"X-Porch-Debug-Token": "the-token"}
+    local = client_for(app, headers=token)
     assert "hunter2" in local.get("/crash").text
-    remote = client_for(app, client=("203.0.113.9", 4000))
+    remote = client_for(app, client=("203.0.113.9", 4000), headers=token)
     assert "hunter2" not in remote.get("/crash").text
     proxied = local.get("/crash", headers={"X-Forwarded-For": "203.0.113.9"})
     assert proxied.status_code == 500

@@ -2,12 +2,13 @@
 1 MiB, and a clear 4xx for every malformed form; every request through both paths."""
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from porch import App, Request
+from porch import App, HTTPError, Request
 from porch.testing import TestClient
 from porch.web import forms
 from porch.web.forms import FormData, UploadFile
@@ -218,6 +219,14 @@ def test_empty_body_without_content_type_is_an_empty_form(client_for: Client) ->
         ),
         ("application/x-www-form-urlencoded", b"a=%ff", 400, "not valid utf-8"),
         ("application/x-www-form-urlencoded; charset=klingon", b"a=1", 400, "klingon"),
+        ("application/x-www-form-urlencoded; charset=rot13", b"a=1", 400, "rot13"),
+        ("application/x-www-form-urlencoded; charset=utf-16", b"a=1", 400, "utf-16"),
+        (
+            "multipart/form-data; boundary=" + "b" * 300,
+            b"--" + b"b" * 300 + b"--\r\n",
+            400,
+            "Boundary length",
+        ),
     ],
 )
 def test_malformed_forms_are_4xx(
@@ -322,3 +331,137 @@ def test_raw_utf8_urlencoded_body(client_for: Client) -> None:
     )
     assert response.json()["name"] == "Zoë"
     assert response.json()["tags"] == ["été"]
+
+
+# The per-field limit holds for urlencoded forms too, counted after percent-decoding.
+
+URLENCODED = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+
+
+def unbounded_form_app() -> App:
+    """form_app without the application's body limit: the form's own limits are under test."""
+    app = form_app()
+    app.max_body_size = None
+    return app
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"a=" + b"x" * (forms.MAX_FIELD_SIZE + 1),
+        b"a=1&b=" + b"%41" * (forms.MAX_FIELD_SIZE + 1),  # 3 MiB sent, 1 MiB + 1 decoded
+        b"a=" + b"+" * (forms.MAX_FIELD_SIZE + 1),
+        b"x" * (forms.MAX_FIELD_SIZE + 1) + b"=1",  # a name is no smaller a field
+    ],
+    ids=["plain", "percent-encoded", "plus-encoded", "name"],
+)
+def test_too_big_urlencoded_field_is_413(client_for: Client, body: bytes) -> None:
+    client = client_for(unbounded_form_app())
+    response = client.post("/form", content=body, headers=URLENCODED)
+    assert response.status_code == 413
+    detail = response.json()["error"]["detail"]
+    assert detail == f"A form field is larger than {forms.MAX_FIELD_SIZE} bytes"
+
+
+def test_urlencoded_field_limit_counts_decoded_bytes(client_for: Client) -> None:
+    client = client_for(unbounded_form_app())
+    at_limit = b"a=" + b"x" * forms.MAX_FIELD_SIZE + b"&b=2"
+    response = client.post("/form", content=at_limit, headers=URLENCODED)
+    assert response.status_code == 200
+    assert len(response.json()["fields"][0][1]) == forms.MAX_FIELD_SIZE
+    # 1.5 MiB on the wire, half a MiB once decoded.
+    encoded = b"a=" + b"%41" * (forms.MAX_FIELD_SIZE // 2)
+    response = client.post("/form", content=encoded, headers=URLENCODED)
+    assert response.status_code == 200
+    assert response.json()["name"] is None
+    assert response.json()["fields"] == [["a", "A" * (forms.MAX_FIELD_SIZE // 2)]]
+
+
+def test_urlencoded_parsing_keeps_its_rules(client_for: Client) -> None:
+    """What parse_qsl did: '+' is a space, blank values kept, empty pieces skipped."""
+    client = client_for(form_app())
+    body = b"name=a+b%2Bc&&tag=&tag&=v&%E2%9C%93=%25"
+    response = client.post("/form", content=body, headers=URLENCODED)
+    assert response.json()["fields"] == [
+        ["name", "a b+c"],
+        ["tag", ""],
+        ["tag", ""],
+        ["", "v"],
+        ["✓", "%"],
+    ]
+
+
+# Part headers are bounded: a huge one is refused at once, with a 400 that says why.
+
+MULTIPART = {"Content-Type": "multipart/form-data; boundary=b", "Accept": "application/json"}
+TWENTY_MB = 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "part_head",
+    [
+        b'Content-Disposition: form-data; name="a"; filename="' + b"x" * TWENTY_MB + b'"',
+        b"X-" + b"n" * TWENTY_MB + b": 1",  # one header name with no end in sight
+        b"X-A: 1\r\n" * (TWENTY_MB // 8),  # or headers without number
+    ],
+    ids=["long-value", "long-name", "many-headers"],
+)
+def test_huge_part_header_refused_fast(client_for: Client, part_head: bytes) -> None:
+    client = client_for(unbounded_form_app())
+    body = b"--b\r\n" + part_head + b"\r\n\r\ndata\r\n--b--\r\n"
+    started = time.process_time()
+    response = client.post("/form", content=body, headers=MULTIPART)
+    spent = time.process_time() - started
+    assert response.status_code == 400
+    assert response.json()["error"]["detail"].startswith("Malformed multipart form: Maximum")
+    assert spent < 0.5, f"{spent:.2f}s of CPU for one form"
+
+
+def part(headers: list[bytes]) -> bytes:
+    return b"--b\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\nvalue\r\n--b--\r\n"
+
+
+def test_part_headers_bounded_in_all(client_for: Client) -> None:
+    """Lines each short enough still make too much together."""
+    client = client_for(form_app())
+    line = b"X-Pad: " + b"p" * (forms.MAX_PART_HEADER_SIZE // 4)
+    ok = part([b'Content-Disposition: form-data; name="a"', line, line])
+    assert client.post("/form", content=ok, headers=MULTIPART).json()["fields"] == [["a", "value"]]
+    response = client.post(
+        "/form",
+        content=part([b'Content-Disposition: form-data; name="a"', *[line] * 4]),
+        headers=MULTIPART,
+    )
+    assert response.status_code == 400
+    detail = response.json()["error"]["detail"]
+    assert detail == f"A form part's headers are larger than {forms.MAX_PART_HEADER_SIZE} bytes"
+
+
+def test_part_header_count_bounded(client_for: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forms, "MAX_PART_HEADERS", 2)
+    client = client_for(form_app())
+    two = [b'Content-Disposition: form-data; name="a"', b"Content-Type: text/plain"]
+    assert client.post("/form", content=part(two), headers=MULTIPART).status_code == 200
+    response = client.post("/form", content=part([*two, b"X-Third: 3"]), headers=MULTIPART)
+    assert response.status_code == 400
+    assert "Maximum header count" in response.json()["error"]["detail"]
+
+
+def test_part_header_bounds_hold_across_chunks() -> None:
+    """Porch's own bounds, whatever the parser does: a header arriving in many pieces."""
+    state = forms._MultipartState()
+    state.part_begin()
+    chunk = b"n" * 1024
+    for _ in range(forms.MAX_PART_HEADER_SIZE // 1024):
+        state.header_field(chunk, 0, len(chunk))
+    with pytest.raises(HTTPError) as refused:
+        state.header_field(chunk, 0, 1)
+    assert refused.value.status == 400
+    assert len(state.header_name) == forms.MAX_PART_HEADER_SIZE  # nothing kept past it
+    state.header_end()
+    state.part_begin()  # the next part starts afresh
+    state.header_field(chunk, 0, len(chunk))
+    for _ in range(forms.MAX_PART_HEADERS):
+        state.header_end()
+    with pytest.raises(HTTPError, match="more than 8 headers"):
+        state.header_end()

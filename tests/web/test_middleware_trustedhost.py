@@ -65,6 +65,24 @@ def test_allowed(client: TestClient, host: str) -> None:
         "[::2]",
         "127.0.0.2",
         ":80",
+        # Userinfo: a prefix names an allowed host, but a URL built from it goes elsewhere.
+        "example.com:@evil.example",
+        "example.com:443@evil.example",
+        "example.com@evil.example",
+        "a.example.org:@evil.example",
+        "[::1]:@evil.example",
+        "127.0.0.1:@evil.example",
+        # Not a Host value at all, whatever its first name says.
+        "example.com:80:80",
+        "example.com:8o",
+        "example.com/evil.example",
+        "example.com\\evil.example",
+        "[::1",
+        "[::1]x",
+        "example.com:99999",
+        # Percent-encoded names are no DNS names: never an allowed name or subdomain.
+        "ex%61mple.com",
+        "x%2fevil.example%23.example.org",
     ],
 )
 def test_refused(client: TestClient, host: str) -> None:
@@ -114,9 +132,13 @@ def test_www_redirect_off(client_for: Callable[..., TestClient]) -> None:
         (b"[::1]:80", "[::1]"),
         (b"[::1]", "[::1]"),
         (b"10.0.0.1:1", "10.0.0.1"),
+        (b"example.com:", "example.com"),
+        (b"example.com:@evil.example", None),
+        (b"example.com:443@evil.example", None),
+        (b"example.com evil", None),
     ],
 )
-def test_host_name(value: bytes, name: str) -> None:
+def test_host_name(value: bytes, name: str | None) -> None:
     assert host_name(value) == name
 
 
@@ -127,6 +149,8 @@ def test_host_name(value: bytes, name: str) -> None:
         (["*.*.example.com"], "a wildcard is"),
         (["*."], "a wildcard is"),
         (["example.com:8000"], "without a port"),
+        (["user@example.com"], "not a host name"),
+        (["bücher.example"], "xn--"),
         ("example.com", "not one string"),
     ],
 )
@@ -159,3 +183,26 @@ def test_missing_host_allowed_by_star() -> None:
         raw.send(b"GET /where HTTP/1.0\r\n\r\n")
         status, _, _ = raw.read_response()
     assert status == 200
+
+
+@pytest.mark.parametrize("host", ["example.com:@evil.example", "example.com:443@evil.example"])
+def test_invalid_host_refused_without_the_middleware(host: str) -> None:
+    # Under uvicorn & co. nothing checks Host before the App: its ASGI face refuses a bad one
+    # (porch's server does so before the App on the native path), so base_url is never poisoned.
+    app = App("tests.web.test_middleware_trustedhost", static_folder=None)
+
+    @app.get("/base")
+    def base(request: Any) -> str:
+        return request.base_url
+
+    with TestClient(app, path="asgi") as client:
+        response = client.get("/base", headers={"host": host})
+        assert response.status_code == 400
+        assert "Invalid host header" in response.text
+        assert "evil" not in response.text
+        assert client.get("/base", headers={"host": "example.com"}).text == "http://example.com/"
+    with serve(app) as server, RawClient(server.port) as raw:
+        raw.send(b"GET /base HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n")
+        status, _, body = raw.read_response()
+    assert status == 400
+    assert b"evil" not in body

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from porch import App, Request
+from porch.http.errors import HTTPError
 from porch.http.native import RequestHead
 from porch.server.asgi import http_scope
 from porch.testing import TestClient
@@ -415,3 +416,50 @@ def test_body_after_stream_is_a_clear_error(
     messages = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
     assert any("already consumed by request.stream()" in m for m in messages)
     assert len(messages) == 2
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_body_over_max_body_size_is_413(client_for: Client, chunked: bool) -> None:
+    app = body_app()
+    app.max_body_size = 1000
+    client = client_for(app)
+
+    def content(size: int) -> Any:
+        data = b"x" * size
+        return iter([data[:500], data[500:]]) if chunked else data
+
+    for target in ("/body", "/stream", "/sync/body", "/sync/stream", "/sync/form"):
+        response = client.post(target, content=content(1001))
+        assert response.status_code == 413, (target, response.text)
+        assert "larger than 1000 bytes" in response.text
+    assert client.post("/body", content=content(1000)).content == b"x" * 1000
+    assert client.post("/sync/stream", content=content(1000)).json() == {"total": 1000}
+    app.max_body_size = None  # the application's own limit off: the server's still holds
+    assert len(client.post("/body", content=content(5000)).content) == 5000
+
+
+def test_bad_content_length_is_400_when_the_body_is_read() -> None:
+    # Porch's server refuses it before; under another server the App says so itself.
+    app = body_app()
+    head = RequestHead("POST", b"/body", b"/body", b"", [(b"content-length", b"1e3")])
+    with pytest.raises(HTTPError) as raised:
+        asyncio.run(Request(head, NoBody(), app).body())
+    assert raised.value.status == 400
+
+
+def test_deeply_nested_json_is_400(client_for: Client) -> None:
+    client = client_for(body_app())
+    response = client.post("/json", content=b"[" * 100_000)
+    assert response.status_code == 400
+    assert "nested too deeply" in response.text
+    assert client.post("/sync/json", content=b"{" * 100_000).status_code == 400
+
+
+def test_def_handler_body_arrives_before_the_thread_is_taken(client_for: Client) -> None:
+    # Past 1 MiB the body waits in a temporary file; the handler reads it whole from there.
+    client = client_for(body_app())
+    data = bytes(range(256)) * 8000  # 2 MB
+    assert client.post("/sync/body", content=data).content == data
+    assert client.post("/sync/stream", content=iter([data[:10], data[10:]])).json() == {
+        "total": len(data)
+    }

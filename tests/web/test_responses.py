@@ -438,6 +438,165 @@ def test_missing_file_is_404(client_for: Client, files: Path) -> None:
     assert client.get("/file/..").status_code == 404  # a folder is never sent
 
 
+# Files named by the client, from a folder (Flask's send_from_directory).
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Path:
+    """A folder to serve from, with a secret beside it and links in and out of it."""
+    folder = tmp_path / "shared"
+    (folder / "docs").mkdir(parents=True)
+    (folder / "hello.txt").write_bytes(b"0123456789" * 10)
+    (folder / "big.bin").write_bytes(os.urandom(300_000))
+    (folder / "docs" / "a b.txt").write_bytes(b"in docs")
+    (folder / "%41.txt").write_bytes(b"a file named so")
+    (folder / ".env").write_bytes(b"PASSWORD=hunter2")
+    (tmp_path / "secret.txt").write_bytes(b"TOP SECRET")
+    os.symlink("../secret.txt", folder / "out.txt")
+    os.symlink(tmp_path, folder / "outdir")
+    os.symlink("hello.txt", folder / "in.txt")
+    os.symlink("docs", folder / "indir")
+    os.mkfifo(folder / "fifo")
+    return folder
+
+
+def shared_app(folder: Path | str, **options: object) -> App:
+    app = App(__name__)
+
+    @app.get("/files/<path:name>")
+    def files(name: str) -> FileResponse:
+        return FileResponse.from_directory(folder, name, **options)  # type: ignore[arg-type]
+
+    return app
+
+
+REFUSED_NAMES = [
+    "../secret.txt",
+    "docs/../../secret.txt",
+    "a/../../secret.txt",
+    "docs/../hello.txt",  # '..' is refused wherever it is, even if it stays inside
+    "./hello.txt",
+    "docs/./a b.txt",
+    "docs//a b.txt",
+    "docs/",
+    "",
+    "%2e%2e/secret.txt",
+    "%2E%2E/secret.txt",
+    "%2e/hello.txt",
+    "..%2fsecret.txt",
+    "..%5csecret.txt",
+    "/etc/passwd",
+    "docs\\a b.txt",
+    "..\\secret.txt",
+    "hello.txt\x00.png",
+    "x\x00",
+    ".env",
+    "docs/.hidden",
+    "out.txt",  # a link out of the folder
+    "outdir/secret.txt",  # through a link to a folder outside
+    "missing.txt",
+    "docs",  # a folder is not a file
+    "fifo",  # nor is a FIFO (never opened)
+    "x" * 5000,  # too long for the file system: 404, not 500
+]
+
+
+@pytest.mark.parametrize("name", REFUSED_NAMES)
+def test_from_directory_refuses(name: str, shared: Path) -> None:
+    # Straight to the classmethod: names a URL could not carry are tried too.
+    from porch.http.errors import HTTPError
+    from porch.http.native import RequestHead
+    from porch.web.request import Request
+    from tests.support import NoBody
+
+    request = Request(RequestHead("GET", b"/", b"/", b"", []), NoBody(), shared_app(shared))
+    with pytest.raises(HTTPError) as caught:
+        FileResponse.from_directory(shared, name).finish(request)
+    assert caught.value.status == 404
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/files/../secret.txt",
+        b"/files/%2e%2e/secret.txt",
+        b"/files/%252e%252e/secret.txt",
+        b"/files/docs%2f..%2f..%2fsecret.txt",
+        b"/files/..%5csecret.txt",
+        b"/files/%2fetc/passwd",
+        b"/files//etc/passwd",
+        b"/files/x%00",
+        b"/files/.env",
+        b"/files/out.txt",
+        b"/files/outdir/secret.txt",
+    ],
+)
+def test_from_directory_traversal_over_requests(
+    client_for: Client, shared: Path, target: bytes
+) -> None:
+    import httpx
+
+    client = client_for(shared_app(shared))
+    response = client.get(httpx.URL("http://testserver", raw_path=target))
+    assert response.status_code == 404
+    assert b"SECRET" not in response.content and b"hunter2" not in response.content
+
+
+def test_from_directory_serves_files(client_for: Client, shared: Path) -> None:
+    client = client_for(shared_app(shared))
+    response = client.get("/files/hello.txt")
+    assert response.status_code == 200
+    assert response.content == b"0123456789" * 10
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert client.get("/files/docs/a%20b.txt").content == b"in docs"
+    # The name is taken as it is (the router has decoded the URL once): no second decoding.
+    assert client.get("/files/%2541.txt").content == b"a file named so"
+    # Links that stay inside the folder are fine.
+    assert client.get("/files/in.txt").content == b"0123456789" * 10
+    assert client.get("/files/indir/a%20b.txt").content == b"in docs"
+    assert client.get("/files/big.bin").content == (shared / "big.bin").read_bytes()
+
+
+def test_from_directory_conditional_and_ranges(client_for: Client, shared: Path) -> None:
+    client = client_for(shared_app(shared))
+    etag = client.get("/files/hello.txt").headers["etag"]
+    assert client.get("/files/hello.txt", headers={"If-None-Match": etag}).status_code == 304
+    response = client.get("/files/hello.txt", headers={"Range": "bytes=10-19"})
+    assert response.status_code == 206
+    assert response.content == b"0123456789"
+    assert response.headers["content-range"] == "bytes 10-19/100"
+    response = client.get("/files/big.bin", headers={"Range": "bytes=-10"})
+    assert (response.status_code, response.content) == (
+        206,
+        (shared / "big.bin").read_bytes()[-10:],
+    )
+    assert client.get("/files/hello.txt", headers={"Range": "bytes=500-"}).status_code == 416
+
+
+def test_from_directory_options(client_for: Client, shared: Path) -> None:
+    client = client_for(shared_app(shared, show_hidden=True, follow_symlinks=True))
+    assert client.get("/files/.env").content == b"PASSWORD=hunter2"
+    assert client.get("/files/out.txt").content == b"TOP SECRET"  # the app asked for it
+    assert client.get("/files/%2e%2e/secret.txt").status_code == 404  # never '..'
+    client = client_for(
+        shared_app(shared, filename="greeting.txt", media_type="text/x-greeting", status=203)
+    )
+    response = client.get("/files/hello.txt")
+    assert response.status_code == 203
+    assert response.headers["content-type"] == "text/x-greeting"
+    assert response.headers["content-disposition"] == 'attachment; filename="greeting.txt"'
+
+
+def test_from_directory_relative_to_the_application(
+    client_for: Client, shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As Flask's send_from_directory and app.static: relative to the application's folder.
+    app = shared_app("shared")
+    app.root_folder = str(shared.parent)
+    monkeypatch.chdir("/")
+    assert client_for(app).get("/files/hello.txt").content == b"0123456789" * 10
+
+
 # Redirects.
 
 

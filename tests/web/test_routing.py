@@ -17,6 +17,7 @@ from porch.web.routing import (
     RouteTable,
     allowed_methods,
     join_paths,
+    local_location,
     parse_template,
 )
 
@@ -521,6 +522,127 @@ def test_no_redirect_to_another_host(client_for: Client) -> None:
         response = client.get(url, follow_redirects=False)
         location = response.headers.get("location", "")
         assert not location.startswith("//"), (target, location)
+
+
+def slash_redirect(
+    app: App, path: str, raw_path: bytes, query: bytes = b"", root_path: str = ""
+) -> tuple[int, str]:
+    """The status and Location for a raw path, on the native or the ASGI path: some bytes
+    (tab, DEL) cannot go through httpx, and arrive so from a lenient server."""
+    from urllib.parse import unquote_to_bytes
+
+    from porch.http.native import RequestHead
+    from tests.support import NoBody
+
+    async def native() -> tuple[int, str]:
+        target = raw_path + b"?" + query if query else raw_path
+        head = RequestHead("GET", target, raw_path, query, [(b"host", b"t")], root_path=root_path)
+        response = await app.__porch_http__(head, NoBody())
+        headers = dict(response.headers)
+        return response.status, headers.get(b"location", b"").decode("latin-1")
+
+    async def asgi() -> tuple[int, str]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": root_path + unquote_to_bytes(raw_path).decode("utf-8", "replace"),
+            "raw_path": root_path.encode() + raw_path,
+            "root_path": root_path,
+            "query_string": query,
+            "headers": [(b"host", b"t")],
+        }
+        await app(scope, receive, send)
+        headers = dict(sent[0]["headers"])
+        return sent[0]["status"], headers.get(b"location", b"").decode("latin-1")
+
+    import asyncio
+
+    return asyncio.run(native() if path == "native" else asgi())
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "query", "location"),
+    [
+        (b"/\\evil.example", b"", "/%5Cevil.example/"),
+        (b"/\\evil.example", b"next=/x", "/%5Cevil.example/?next=/x"),
+        (b"/%5Cevil", b"", "/%5Cevil/"),  # escapes already there stay as they are
+        (b"/a\tb", b"", "/a%09b/"),
+        (b"/a\x7fb", b"", "/a%7Fb/"),
+        (b"/caf\xc3\xa9 <x>", b"", "/caf%C3%A9%20%3Cx%3E/"),
+        (b"/100%", b"", "/100%25/"),  # a lone '%' is no escape
+        (b"/a", b"q=\\x y\x7f", "/a/?q=%5Cx%20y%7F"),
+        (b"/user:me@h", b"a=1&b=%20", "/user:me@h/?a=1&b=%20"),
+    ],
+)
+def test_slash_redirect_location_stays_on_this_site(
+    path: str, raw_path: bytes, query: bytes, location: str
+) -> None:
+    app = App(__name__)
+
+    @app.get("/<path:page>/")
+    def anything(page: str) -> str:
+        return page
+
+    assert slash_redirect(app, path, raw_path, query) == (308, location)
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "location"),
+    [(b"/\\evil.example", "/api/%5Cevil.example/"), (b"/a\tb", "/api/a%09b/")],
+)
+def test_slash_redirect_under_a_root_path(path: str, raw_path: bytes, location: str) -> None:
+    app = App(__name__)
+
+    @app.get("/<path:page>/")
+    def anything(page: str) -> str:
+        return page
+
+    assert slash_redirect(app, path, raw_path, root_path="/api") == (308, location)
+
+
+@pytest.mark.parametrize(
+    ("root_path", "raw_path", "query", "location"),
+    [
+        ("", b"//evil.example/", b"", b"/%2Fevil.example/"),
+        ("", b"///evil.example/", b"", b"/%2F/evil.example/"),
+        ("", b"/\\evil.example/", b"", b"/%5Cevil.example/"),
+        ("", b"/\\/evil.example/", b"", b"/%5C/evil.example/"),
+        ("", b"evil.example/", b"", b"/evil.example/"),  # never anything but a path
+        ("", b"/a\x00b\r\nc/", b"x=\r\n", b"/a%00b%0D%0Ac/?x=%0D%0A"),
+        ("/api", b"//evil.example/", b"", b"/api//evil.example/"),  # a path below /api
+        ("/caf\u00e9 x", b"/a/", b"", b"/caf%C3%A9%20x/a/"),
+        ("//evil.example", b"/a/", b"", b"/%2Fevil.example/a/"),
+    ],
+)
+def test_local_location(root_path: str, raw_path: bytes, query: bytes, location: bytes) -> None:
+    assert local_location(root_path, raw_path, query) == location
+
+
+def test_slash_redirect_for_a_user_route(client_for: Client) -> None:
+    # The attack as reported: GET /\evil.example to a route /<user>/.
+    app = App(__name__)
+
+    @app.get("/<user>/")
+    def profile(user: str) -> str:
+        return user
+
+    client = client_for(app)
+    url = httpx.URL("http://testserver", raw_path=b"/\\evil.example")
+    response = client.get(url, follow_redirects=False)
+    assert response.status_code == 308
+    assert response.headers["location"] == "/%5Cevil.example/"
+    assert client.get("/%5Cevil.example/").text == "\\evil.example"
 
 
 def test_matches_are_remembered_only_through_pure_converters() -> None:

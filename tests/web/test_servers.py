@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support import IN_CI, ROOT, PorchProcess
+from tests.support import IN_CI, ROOT, PorchProcess, RawClient
+from tests.web.servers_app import BODY_LIMIT
 
 TARGET = "tests.web.servers_app:app"
 
@@ -187,3 +188,89 @@ def test_startup_ran(client: httpx.Client) -> None:
 def test_keep_alive_many_requests(client: httpx.Client) -> None:
     for index in range(50):
         assert client.get(f"/teams/{index}").json()["id"] == index
+
+
+@pytest.mark.parametrize(
+    "host",
+    [b"example.com:@evil.example", b"example.com:443@evil.example", b"example.com evil.example"],
+)
+def test_invalid_host_never_reaches_the_app(server: tuple[str, str], host: bytes) -> None:
+    # Other servers pass Host on unchecked: the App's ASGI face refuses what porch's server
+    # refuses, so request.base_url (password-reset links...) cannot name another host.
+    port = int(server[1].rpartition(":")[2])
+    with RawClient(port) as raw:
+        raw.send(b"GET /base-url HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+        status, _, body = raw.read_response()
+    assert status == 400
+    assert b"evil" not in body
+
+
+def test_valid_host_makes_the_base_url(client: httpx.Client) -> None:
+    response = client.get("/base-url", headers={"host": "example.com:8443"})
+    assert response.text == "http://example.com:8443/"
+
+
+# Body limits hold under every server (the App's own max_body_size), and blocking handlers
+# never wait for a body on a thread.
+
+
+def raw_port(server: tuple[str, str]) -> int:
+    return int(server[1].rpartition(":")[2])
+
+
+def test_declared_body_over_the_limit_is_413_at_once(server: tuple[str, str]) -> None:
+    for target in (b"/size", b"/sync-size"):
+        with RawClient(raw_port(server)) as raw:
+            started = time.monotonic()
+            raw.send(b"POST %s HTTP/1.1\r\nHost: a\r\nContent-Length: 500000000\r\n\r\n" % target)
+            status, _, body = raw.read_response()
+            assert status == 413, body
+            assert time.monotonic() - started < 2.0, "answered without waiting for the body"
+
+
+def test_chunked_body_over_the_limit_is_413_once_that_much_came(server: tuple[str, str]) -> None:
+    # A little more than the limit, and never the end of the body: the answer cannot wait
+    # for the whole of it.
+    with RawClient(raw_port(server)) as raw:
+        raw.send(b"POST /size HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+        with contextlib.suppress(OSError):
+            for _ in range(BODY_LIMIT // 65536 + 4):
+                raw.send(chunk)
+        status, _, body = raw.read_response()
+    assert status == 413, body
+
+
+def test_bodies_within_the_limit(client: httpx.Client) -> None:
+    # 1.5 MiB: the blocking handler's body was received into a temporary file first.
+    content = os.urandom(1_500_000)
+    for target in ("/size", "/sync-size"):
+        response = client.post(target, content=content)
+        assert (response.status_code, response.text) == (200, str(len(content)))
+    chunked = client.post("/sync-size", content=iter([content[:700_000], content[700_000:]]))
+    assert chunked.text == str(len(content))
+
+
+def test_deeply_nested_json_is_400(client: httpx.Client) -> None:
+    response = client.post("/json", content=b"[" * 100_000)
+    assert response.status_code == 400
+    assert "nested too deeply" in response.text
+    assert client.post("/json", content=b"[[1]]").json() == {"type": "list"}
+
+
+def test_slow_bodies_hold_no_thread(server: tuple[str, str], client: httpx.Client) -> None:
+    # More blocking handlers waiting for a slow body than the App has threads (40): other
+    # requests to blocking handlers are still answered at once.
+    sockets = []
+    try:
+        for _ in range(45):
+            sock = socket.create_connection(("127.0.0.1", raw_port(server)), timeout=5)
+            sock.sendall(b"POST /sync-size HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nx")
+            sockets.append(sock)
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert client.get("/").status_code == 200
+        assert time.monotonic() - started < 0.5
+    finally:
+        for sock in sockets:
+            sock.close()

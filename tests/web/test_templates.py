@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from porch import App, Request, Response, render
+from porch.http.headers import HeaderBlock
 from porch.testing import TestClient
-from porch.web.templates import autoescape, media_type
+from porch.web.templates import PLAIN_TEXT_EXTENSIONS, TemplateResponse, autoescape, media_type
 
 Client = Callable[..., TestClient]
 
@@ -222,15 +223,16 @@ def test_missing_template_is_a_logged_500_naming_it(
 
 
 def test_missing_template_in_debug_shows_its_name_to_local_clients(
-    client_for: Client, tmp_path: Path
+    client_for: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PORCH_DEBUG_TOKEN", "the-token")
     app = make_app(tmp_path, {}, debug=True)
 
     @app.get("/missing")
     def missing() -> object:
         return render("nowhere.html")
 
-    response = client_for(app).get("/missing")
+    response = client_for(app, headers={"X-Porch-Debug-Token": "the-token"}).get("/missing")
     assert response.status_code == 500
     assert "TemplateNotFound" in response.text
     assert "nowhere.html" in response.text
@@ -368,3 +370,151 @@ def test_autoescape_and_media_type_by_name() -> None:
     assert media_type("a.html") == "text/html"
     assert media_type("a.txt") == "text/plain"
     assert media_type("a.jinja") == "text/html"
+
+
+# Unescaped templates are never served as HTML (reflected XSS); every page says nosniff.
+
+MARKUP_TYPES = [
+    "text/html",
+    "text/html; charset=utf-8",
+    "application/xhtml+xml",
+    "image/svg+xml",
+    "text/xml",
+    "application/xml",
+    "application/atom+xml",
+    "TEXT/HTML",
+]
+
+
+def test_ini_template_is_not_html(client_for: Client, tmp_path: Path) -> None:
+    # The attack: .ini renders without autoescaping and mimetypes knows no type for it.
+    app = make_app(tmp_path, {"templates/app.ini": "[user]\nname = {{ name }}\n"})
+
+    @app.get("/config")
+    def config(request: Request) -> object:
+        return render("app.ini", name=request.query.get("name", ""))
+
+    response = client_for(app).get("/config", params={"name": XSS})
+    assert response.status_code == 200
+    assert response.text == f"[user]\nname = {XSS}"
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("extension", sorted(PLAIN_TEXT_EXTENSIONS))
+def test_no_unescaped_template_is_served_as_markup(
+    client_for: Client, tmp_path: Path, extension: str
+) -> None:
+    name = f"page.{extension}"
+    app = make_app(tmp_path, {f"templates/{name}": "{{ x }}"})
+
+    @app.get("/")
+    def index() -> object:
+        return render(name, x=XSS)
+
+    response = client_for(app).get("/")
+    assert response.text == XSS  # not escaped: so never markup
+    kind = response.headers["content-type"].partition(";")[0]
+    assert "html" not in kind and "xml" not in kind, kind
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert media_type(name) == kind
+
+
+@pytest.mark.parametrize("kind", MARKUP_TYPES)
+def test_markup_media_type_for_an_unescaped_template_is_an_error(kind: str) -> None:
+    with pytest.raises(ValueError, match="without autoescaping") as caught:
+        render("mail.txt", media_type=kind)
+    assert "mail.txt" in str(caught.value)
+    render("mail.txt", media_type="text/markdown")  # any other type is the app's to choose
+    render("page.html", media_type=kind)  # escaped: fine
+
+
+@pytest.mark.parametrize("how", ["headers", "tuple", "hook"])
+def test_markup_content_type_from_headers_is_an_error_too(
+    client_for: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    app = make_app(tmp_path, {"templates/note.txt": "{{ x }}"})
+
+    @app.get("/")
+    def index() -> object:
+        if how == "headers":
+            return render("note.txt", headers={"Content-Type": "text/html"}, x=XSS)
+        if how == "tuple":
+            return render("note.txt", x=XSS), 200, {"Content-Type": "text/html"}
+        return render("note.txt", x=XSS)
+
+    if how == "hook":
+
+        @app.after_request
+        def retype(request: Request, response: Response) -> None:
+            response.headers["content-type"] = "image/svg+xml"
+
+    with caplog.at_level(logging.ERROR, logger="porch.error"):
+        response = client_for(app).get("/")
+    assert response.status_code == 500
+    assert XSS not in response.text
+    [record] = [r for r in caplog.records if r.name == "porch.error"]
+    assert record.exc_info is not None
+    assert "without autoescaping" in str(record.exc_info[1])
+
+
+def test_unknown_extension_with_escaping_stays_html(client_for: Client, tmp_path: Path) -> None:
+    app = make_app(tmp_path, {"templates/page.jinja": "{{ x }}"})
+
+    @app.get("/")
+    def index() -> object:
+        return render("page.jinja", x=XSS)
+
+    response = client_for(app).get("/")
+    assert response.text == ESCAPED
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_nosniff_on_every_rendered_page(client_for: Client, tmp_path: Path) -> None:
+    app = make_app(
+        tmp_path,
+        {"templates/page.html": "page", "templates/feed.xml": "<feed/>", "templates/404.html": "?"},
+    )
+
+    @app.get("/page")
+    def page() -> object:
+        return render("page.html")
+
+    @app.get("/feed")
+    def feed() -> object:
+        return render("feed.xml", media_type="application/atom+xml", headers={"X-A": "b"})
+
+    @app.get("/created")
+    def created() -> object:
+        return render("page.html"), 201, {"X-B": "c"}
+
+    @app.get("/own")
+    def own() -> object:
+        return render("page.html", headers={"X-Content-Type-Options": "nosniff"})
+
+    @app.errorhandler(404)
+    def not_found(request: Request, exc: Exception) -> object:
+        return render("404.html", status=404)
+
+    @app.after_request
+    def stamp(request: Request, response: Response) -> None:
+        if request.path == "/page":
+            response.headers["x-stamp"] = "1"
+
+    client = client_for(app)
+    for target in ("/page", "/feed", "/created", "/own", "/missing"):
+        response = client.get(target)
+        assert response.headers.get_list("x-content-type-options") == ["nosniff"], target
+    assert client.get("/page").headers["x-stamp"] == "1"
+
+
+def test_plain_page_keeps_its_pre_encoded_headers() -> None:
+    # PERF: the usual page costs no header encoding per request.
+    native = TemplateResponse("<p>page</p>").finish(None)  # type: ignore[arg-type]
+    assert isinstance(native.headers, HeaderBlock)
+    assert list(native.headers) == [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    assert native.headers is TemplateResponse("other", 404).finish(None).headers  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
-"""Header helpers on raw header lists: look-ups, tokens, comma lists and quality values."""
+"""Header helpers on raw header lists: look-ups, tokens, Host, comma lists and quality values."""
 
+import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 
@@ -19,6 +20,54 @@ def is_token(value: bytes) -> bool:
 def is_field_value(value: bytes) -> bool:
     """Whether `value` may stand as a field value in a message (no CR, LF, NUL or controls)."""
     return _BAD_VALUE.search(value) is None
+
+
+# RFC 9110 §7.2: Host = uri-host [ ":" port ], with RFC 3986 §3.2.2's uri-host: an IP literal in
+# brackets (an IPv6 address, checked below, or an IPvFuture), else a reg-name (which an IPv4
+# address also is); then port = *DIGIT. Userinfo ("a@b") and anything else are refused.
+_HOST = re.compile(
+    rb"(\[(?:[0-9A-Fa-f:.]+|[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)\]"
+    rb"|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)"
+    rb"(?::([0-9]*))?"
+)
+# Host values found valid. PERF: a server sees the same few again and again; a set lookup
+# answers those. Bounded: the values come from clients.
+KNOWN_HOSTS: set[bytes] = set()
+MAX_KNOWN_HOSTS = 256
+
+
+def parse_host(value: bytes) -> tuple[str, int | None] | None:
+    """A Host value as (host, port): the host lower-cased as written, the port None when absent
+    or empty; None when the value is not RFC 9110's `uri-host [":" port]`."""
+    match = _HOST.fullmatch(value)
+    if match is None:
+        return None
+    host, digits = match.groups()
+    if host[:1] == b"[" and host[1:2] not in (b"v", b"V"):
+        try:
+            ipaddress.IPv6Address(host[1:-1].decode("ascii"))
+        except ValueError:
+            return None
+    port = None
+    if digits:
+        # Leading zeros aside, a TCP port has at most five digits (and int() refuses to read
+        # over 4,300 of them: a number that long must not raise).
+        significant = digits.lstrip(b"0")
+        port = int(significant or b"0") if len(significant) <= 5 else 65536
+        if port > 65535:
+            return None
+    return host.decode("ascii").lower(), port
+
+
+def is_host(value: bytes) -> bool:
+    """Whether `value` is a valid Host field value (see `parse_host`); remembered if it is."""
+    if value in KNOWN_HOSTS:
+        return True
+    if parse_host(value) is None:
+        return False
+    if len(KNOWN_HOSTS) < MAX_KNOWN_HOSTS:
+        KNOWN_HOSTS.add(value)
+    return True
 
 
 def find_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:

@@ -9,6 +9,7 @@ from collections.abc import Coroutine, Generator
 from typing import Any, Protocol, TypeVar
 
 from porch.http.errors import ClientDisconnected
+from porch.http.logsafe import log_safe
 from porch.server.cycle import Cycle
 
 logger = logging.getLogger("porch.error")
@@ -104,25 +105,26 @@ async def resume(coro: Coroutine[Any, Any, T], yielded: Any) -> T:
 
 def app_failed(cycle: Cycle, exc: BaseException) -> None:
     """Log an application's exception (not a mere disconnect) and end the response."""
+    head = cycle.head
     if isinstance(exc, ClientDisconnected) or (
         isinstance(exc, asyncio.CancelledError) and cycle.protocol.closed
     ):
-        logger.debug("Client disconnected during %s %s", cycle.head.method, cycle.head.path)
+        logger.debug("Client disconnected during %s %s", log_safe(head.method), log_safe(head.path))
     elif cycle._body_error is not None:
         # The application was told the client is gone (ASGI http.disconnect) and gave up,
         # as it should: the request's own fault is answered.
         logger.debug(
             "Request body broken off (%s) during %s %s",
             cycle._body_error,
-            cycle.head.method,
-            cycle.head.path,
+            log_safe(head.method),
+            log_safe(head.path),
             exc_info=exc,
         )
     else:
         logger.error(
             "Exception in the application for %s %s",
-            cycle.head.method,
-            cycle.head.path,
+            log_safe(head.method),
+            log_safe(head.path),
             exc_info=exc,
         )
     cycle.fail()

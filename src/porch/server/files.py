@@ -524,12 +524,13 @@ def file_response(
     filename: str | None = None,
     disposition: str = "attachment",
     cache: FileCache | None = None,
+    nofollow: bool = False,
 ) -> Response:
     """The response to a GET or HEAD for one file, with validators, 304/412 and ranges.
 
     `content_type` defaults to a guess from the name; `filename` adds a Content-Disposition
-    (`disposition`, "attachment" or "inline"). Raises HTTPError 404 when the path is not a
-    regular file, 403 when it cannot be read.
+    (`disposition`, "attachment" or "inline"); `nofollow` refuses to open a symbolic link.
+    Raises HTTPError 404 when the path is not a regular file, 403 when it cannot be read.
     """
     path = os.fspath(path)
     try:
@@ -549,5 +550,5 @@ def file_response(
     if filename is not None:
         extra.append((b"content-disposition", content_disposition(filename, disposition)))
     return (cache or _default_cache).respond(
-        path, st, head, content_type=kind, headers=extra or None
+        path, st, head, content_type=kind, headers=extra or None, nofollow=nofollow
     )

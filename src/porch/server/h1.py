@@ -43,7 +43,7 @@ from typing import Final
 import httptools
 
 from porch.http.errors import HTTPError
-from porch.http.headers import HeaderBlock
+from porch.http.headers import KNOWN_HOSTS, HeaderBlock, is_host
 from porch.http.native import RawHeaders, RequestHead, ResponseHeaders
 from porch.http.status import STATUS_LINES_10, STATUS_LINES_11, status_line
 
@@ -100,9 +100,6 @@ class Limits:
         self.body = body
 
 
-# reg-name, IPv4 or a bracketed IP literal, then an optional port (RFC 9110 §7.2, RFC 3986).
-_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
-_GOOD_HOSTS: set[bytes] = set()  # Host values already found valid
 # PERF: single bytes are looked for by their values. `b"#" in data` first tries b"#" as an
 # integer, raising and clearing a TypeError each time: several times slower than `35 in data`.
 NUL, LF, CR, HASH, AT, PERCENT, UNDERSCORE = 0, 10, 13, 35, 64, 37, 95
@@ -325,12 +322,9 @@ class RequestParser:
         if host is None:
             if http_version == "1.1":
                 raise ProtocolError(400, "Missing Host header")
-        elif host not in _GOOD_HOSTS:
-            # PERF: a server sees the same few Host values again and again.
-            if _HOST.fullmatch(host) is None:
-                raise ProtocolError(400, "Invalid Host header")
-            if len(_GOOD_HOSTS) < 256:
-                _GOOD_HOSTS.add(host)
+        elif host not in KNOWN_HOSTS and not is_host(host):
+            # PERF: a server sees the same few Host values again and again: a set lookup.
+            raise ProtocolError(400, "Invalid Host header")
         chunked = False
         if self._transfer_encoding is not None:
             # llhttp allows codings before a final chunked; porch decodes none of them, and
@@ -422,7 +416,7 @@ def _other_target(method: bytes, url: bytes, host: bytes | None) -> tuple[bytes,
     if AT in authority:
         # RFC 9110 §4.2.4: userinfo is likely there to obscure the authority.
         raise ProtocolError(400, "Userinfo in request target")
-    if authority[:1] in (b"", b":") or _HOST.fullmatch(authority) is None:
+    if authority[:1] in (b"", b":") or not is_host(authority):
         raise ProtocolError(400, "Invalid request target")
     if host is not None and host.lower() != authority.lower():
         # RFC 9112 §3.2.2 makes the target win; two names for the host are refused instead,

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import secrets
 from typing import Any
 
 from porch.server.accesslog import configure_logging
@@ -28,6 +29,7 @@ def run(settings: Settings, app: Any = None) -> int:
     if settings.debug:
         # Porch applications read it when they are made (in this process or a worker's).
         os.environ[env_name("debug")] = "1"
+        _share_debug_token()
     if settings.reload:
         from porch.server.reload import run_with_reload
 
@@ -40,3 +42,20 @@ def run(settings: Settings, app: Any = None) -> int:
     server = Server(settings, app)
     server.exit_deadline = True
     return server.run([sock])
+
+
+def _share_debug_token() -> None:
+    """Make the token that opens porch's debug page and print it; the application reads it
+    from the environment, in every worker and after every reload."""
+    name = env_name("debug_token")
+    if os.environ.get(name, "").strip():
+        return  # set by the user, or by the `porch run --reload` that started this process
+    token = secrets.token_urlsafe(16)
+    os.environ[name] = token
+    # As Werkzeug's debugger PIN: behind a proxy every client looks local, so the debug page
+    # also asks for what only the person at this console can see.
+    logger.warning(
+        "Debug mode: the debug page opens to local clients with the token %s "
+        "(enter it on an error page, or send it in the X-Porch-Debug-Token header)",
+        token,
+    )

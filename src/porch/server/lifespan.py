@@ -4,6 +4,7 @@ import asyncio
 import logging
 from typing import Any
 
+from porch.http.logsafe import log_safe
 from porch.server.adapters import LifespanFailure
 from porch.server.types import ASGIApp, Message
 
@@ -71,7 +72,7 @@ class Lifespan:
                 logger.info("The application does not handle ASGI lifespan events; skipping them")
             elif not started:
                 logger.error("Exception in the application's lifespan startup", exc_info=exc)
-                self._failure = f"{type(exc).__name__}: {exc}"
+                self._failure = log_safe(f"{type(exc).__name__}: {exc}")
             else:
                 logger.error("Exception in the application's lifespan shutdown", exc_info=exc)
             if not isinstance(exc, Exception):
@@ -93,13 +94,16 @@ class Lifespan:
             self._started = True
             self._startup_done.set()
         elif message_type == "lifespan.startup.failed":
-            self._failure = str(message.get("message") or "startup failed")
+            # The application's own words, logged: no line of theirs may pass for one of ours.
+            self._failure = log_safe(str(message.get("message") or "startup failed"))
             self._running = False
             self._startup_done.set()
         elif message_type == "lifespan.shutdown.complete":
             self._shutdown_done.set()
         elif message_type == "lifespan.shutdown.failed":
-            logger.error("Application shutdown failed: %s", message.get("message", ""))
+            logger.error(
+                "Application shutdown failed: %s", log_safe(str(message.get("message", "")))
+            )
             self._shutdown_done.set()
         else:
             raise RuntimeError(f"ASGI lifespan: unexpected message {message_type!r}")

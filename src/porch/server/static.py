@@ -8,6 +8,9 @@ merged, and a redirect is built from the merged path, so it never becomes `//hos
 file is opened with O_NOFOLLOW. Only regular files are opened: FIFOs, sockets and devices are
 refused on their stat.
 
+The segment rule (`refused_segment`) and the inside check (`locate`, `inside`) are shared with
+the framework's `FileResponse.from_directory`, which sends a file named by the client.
+
 Every refusal is a 404, the answer for a missing file: a prober learns nothing of what is
 there. That includes a folder without index.html when listing is off (nginx says 403, which
 tells that the folder exists). A file the server may not read is a 403, which helps its owner.
@@ -44,6 +47,39 @@ _ENCODINGS_BY_SUFFIX = dict(_ENCODINGS)
 _SUFFIXES = tuple(suffix for suffix, _ in _ENCODINGS)
 # How often a folder is looked at again for precompressed siblings that came or went.
 FOLDER_RECHECK_NS = 1_000_000_000
+
+
+def refused_segment(segment: bytes, show_hidden: bool = False) -> bool:
+    """Whether a path segment (percent-decoded) may name nothing in a served folder."""
+    # '.' and '..' walk the tree; '/' and '\' would be separators once decoded (Windows and
+    # some proxies take '\' for one); NUL ends a name for the OS; a dotfile (.env, .git) is
+    # rarely meant for the public.
+    return (
+        segment == b"."
+        or segment == b".."
+        or b"/" in segment
+        or b"\\" in segment
+        or b"\0" in segment
+        or (segment[:1] == b"." and not show_hidden)
+    )
+
+
+def inside(real: str, folder: str) -> bool:
+    """Whether a real path (links resolved) is `folder` (a real path) or lies in it."""
+    return real == folder or real.startswith(os.path.join(folder, ""))
+
+
+def locate(
+    folder: str, candidate: str, follow_symlinks: bool = False
+) -> tuple[str, os.stat_result] | None:
+    """The path to open for `candidate` (`folder`, a real path, joined with checked segments)
+    and its stat; None if links lead it out of the folder. Raises OSError as os.stat does."""
+    if follow_symlinks:
+        return candidate, os.stat(candidate)
+    real = os.path.realpath(candidate)
+    if not inside(real, folder):
+        return None
+    return real, os.stat(real)
 
 
 class _Target:
@@ -108,7 +144,6 @@ class StaticFiles:
         self.show_hidden = show_hidden
         self.precompressed = precompressed
         self.cache = cache if cache is not None else FileCache()
-        self._prefix = os.path.join(self.directory, "")  # the folder, ending in a separator
         self._targets: dict[bytes, _Target] = {}
         self._weights: dict[bytes, dict[str, float]] = {}
         self._folders: dict[str, _Folder] = {}
@@ -162,14 +197,7 @@ class StaticFiles:
         names = []
         for raw in raw_segments:
             segment = unquote_to_bytes(raw) if b"%" in raw else raw
-            if (
-                segment == b"."
-                or segment == b".."
-                or b"/" in segment
-                or b"\\" in segment
-                or b"\0" in segment
-                or (segment[:1] == b"." and not self.show_hidden)
-            ):
+            if refused_segment(segment, self.show_hidden):
                 return None
             names.append(os.fsdecode(segment))
         location = b"/" + b"".join(segment + b"/" for segment in raw_segments)
@@ -192,10 +220,10 @@ class StaticFiles:
             st = os.stat(real)
             if st.st_ino == target.ino and st.st_dev == target.dev:
                 return real, st
-        real = os.path.realpath(target.candidate)
-        if not self._inside(real):
+        located = locate(self.directory, target.candidate)
+        if located is None:
             return None
-        st = os.stat(real)
+        real, st = located
         # A path through a link is resolved every time: the link may be pointed elsewhere.
         target.real = real if real == target.candidate else None
         target.ino, target.dev = st.st_ino, st.st_dev
@@ -203,7 +231,7 @@ class StaticFiles:
 
     def _inside(self, real: str) -> bool:
         """Whether a real path (links resolved) lies in the served folder."""
-        return real == self.directory or real.startswith(self._prefix)
+        return inside(real, self.directory)
 
     def _stat_inside(self, path: str) -> tuple[str, os.stat_result] | None:
         """The real path and stat of a name in a checked folder, if it may be served."""

@@ -14,12 +14,13 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import jinja2
 
 from porch.http.errors import ClientDisconnected, HTTPError
+from porch.http.headers import KNOWN_HOSTS, is_host
+from porch.http.logsafe import log_safe
 from porch.http.native import BodyReader, RequestHead
 from porch.http.native import Response as NativeResponse
 from porch.server.types import ASGIApp, Receive, Scope, Send
@@ -38,8 +39,12 @@ from porch.web.routing import (
     RouteTable,
     allowed_methods,
     join_paths,
+    local_location,
 )
 from porch.web.templates import make_environment
+
+if TYPE_CHECKING:
+    from porch.web.debug import DebugLock
 
 logger = logging.getLogger("porch.error")
 
@@ -134,6 +139,7 @@ class App(Router):
         static_url_path: str = "/static",
         threads: int = 40,
         eager: bool = True,
+        max_body_size: int | None = 10 * 1024 * 1024,
     ) -> None:
         super().__init__()
         self.import_name = import_name
@@ -149,6 +155,9 @@ class App(Router):
         self.converters: dict[str, Converter] = dict(DEFAULT_CONVERTERS)
         self.threads = threads
         self.executor = _executor(threads)
+        # The largest request body a handler may read (413 past it), under any server; None:
+        # no limit of the application's own (the server's still holds).
+        self.max_body_size = max_body_size
         self._error_handlers: dict[int | type[BaseException], Hook] = {}
         self._before: list[Hook] = []
         self._after: list[Hook] = []
@@ -161,6 +170,7 @@ class App(Router):
         self._chain: Callable[[Request], Awaitable[NativeResponse]] | None = None
         self._asgi: ASGIApp | None = None
         self._jinja: jinja2.Environment | None = None
+        self._debug_lock: DebugLock | None = None  # made in debug mode, on first use
         if static_folder is not None:
             folder = os.path.join(self.root_folder, static_folder)
             if os.path.isdir(folder):
@@ -320,7 +330,7 @@ class App(Router):
     async def _respond(self, request: Request) -> NativeResponse:
         """The answer to a request, error pages included; it never raises an Exception."""
         try:
-            route = self._route(request)
+            route = self._route_or_unlock(request) if self.debug else self._route(request)
             if isinstance(route, Route):
                 handler = route.handler
                 if handler.is_async and not self._before and not self._after:
@@ -375,10 +385,8 @@ class App(Router):
                 and table.find(path + "/") is not None
             ):
                 # Flask's way: /teams goes to the route /teams/.
-                location = quote(request.root_path) + head.raw_path.decode("latin-1") + "/"
-                if head.query:
-                    location += "?" + head.query.decode("latin-1")
-                return NativeResponse(308, [(b"location", location.encode("latin-1"))], b"")
+                location = local_location(request.root_path, head.raw_path + b"/", head.query)
+                return NativeResponse(308, [(b"location", location)], b"")
             raise HTTPError(404)
         methods, params = found
         route = methods.get(head.method)
@@ -429,7 +437,9 @@ class App(Router):
         handler = self._error_handlers.get(500)
         if handler is None:
             return self._failure(request, exc)
-        logger.error("Exception in %s %s", request.method, request.path, exc_info=exc)
+        logger.error(
+            "Exception in %s %s", log_safe(request.method), log_safe(request.path), exc_info=exc
+        )
         return await self._handled(handler, request, exc, 500, None)
 
     async def _handled(
@@ -468,14 +478,34 @@ class App(Router):
 
     def _failure(self, request: Request, exc: BaseException) -> NativeResponse:
         """The 500 of an unhandled exception: logged; a traceback page only in debug mode."""
-        logger.error("Exception in %s %s", request.method, request.path, exc_info=exc)
+        logger.error(
+            "Exception in %s %s", log_safe(request.method), log_safe(request.path), exc_info=exc
+        )
         if self.debug:
-            from porch.web.debug import debug_page, is_local_client
+            from porch.web.debug import is_local_request
 
-            # Through a proxy every client looks local: a forwarded request never is.
-            if is_local_client(request.client) and not _forwarded(request.head):
-                return debug_page(request, exc)
+            if is_local_request(request):
+                return self._debug().failure_page(request, exc)
         return error_page(request.head, 500)
+
+    def _debug(self) -> "DebugLock":
+        """The debug page's lock; made on first use (it logs the token it makes, if any)."""
+        lock = self._debug_lock
+        if lock is None:
+            from porch.web.debug import DebugLock
+
+            lock = self._debug_lock = DebugLock()
+        return lock
+
+    def _route_or_unlock(
+        self, request: Request
+    ) -> Route | NativeResponse | Awaitable[NativeResponse]:
+        """`_route`, but in debug mode the unlock path comes first, for local clients."""
+        from porch.web.debug import UNLOCK_PATH, is_local_request
+
+        if request.head.path == UNLOCK_PATH and is_local_request(request):
+            return self._debug().unlock(request)
+        return self._route(request)
 
     # The native face (porch's server).
 
@@ -509,7 +539,14 @@ class App(Router):
         kind = scope["type"]
         if kind == "http":
             head = head_from_scope(scope)
-            response = await self.handle(Request(head, ASGIBody(receive), self))
+            host = head.header(b"host")
+            # Other servers pass Host on unchecked (porch's refuses a bad one): refused here
+            # too, so that request.host and base_url, which links are built from, cannot name
+            # another host (`example.com:@evil.example`). PERF: a set lookup for known hosts.
+            if host is not None and host not in KNOWN_HOSTS and not is_host(host):
+                response = error_page(head, 400, "Invalid host header")
+            else:
+                response = await self.handle(Request(head, ASGIBody(receive), self))
             await send_native(response, send, head)
         elif kind == "lifespan":
             await lifespan(receive, send, self.startup, self.shutdown)
@@ -520,6 +557,8 @@ class App(Router):
         """Compile the routes (a bad one stops the server here), then run the startup hooks
         (those of the porch applications mounted here first)."""
         self._chain = self._build_chain()
+        if self.debug:
+            self._debug()  # the token it makes is logged now, not at the first error
         for mount in self._mounts:
             if isinstance(mount.app, App):
                 await mount.app.startup()
@@ -558,14 +597,6 @@ def _module_folder(import_name: str) -> str:
     module = sys.modules.get(import_name)
     path = getattr(module, "__file__", None)
     return os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
-
-
-_FORWARDING = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
-
-
-def _forwarded(head: RequestHead) -> bool:
-    """Whether a proxy says it passed the request on (for a client it names)."""
-    return any(name in _FORWARDING for name, _ in head.headers)
 
 
 def _env_flag(name: str) -> bool:

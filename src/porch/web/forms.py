@@ -5,14 +5,13 @@ that is not a form gets 415, a malformed one 400, and a form past the limits 413
 """
 
 import asyncio
-import codecs
 import inspect
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from porch.http.errors import HTTPError
@@ -26,7 +25,11 @@ if TYPE_CHECKING:
 SPOOL_SIZE = 1024 * 1024  # an upload stays in memory up to this, then goes to disk
 MAX_FIELDS = 1000  # form fields (not files) in one form
 MAX_FILES = 1000
-MAX_FIELD_SIZE = 1024 * 1024  # bytes of one text field
+MAX_FIELD_SIZE = 1024 * 1024  # bytes of one text field (or name), once decoded
+# A part's header lines together (Content-Disposition with a long file name is some 1 KiB),
+# and how many of them: browsers send two.
+MAX_PART_HEADER_SIZE = 8 * 1024
+MAX_PART_HEADERS = 8
 
 
 class UploadFile:
@@ -142,26 +145,10 @@ async def parse_form(request: "Request") -> FormData:
     content_type = request.headers.get("content-type", "")
     kind, options = parse_options_header(content_type)
     if kind == b"application/x-www-form-urlencoded":
-        body = await request.body()
         charset = options.get(b"charset", b"utf-8").decode("latin-1")
-        try:
-            codecs.lookup(charset)
-        except LookupError:
-            raise HTTPError(400, f"Unknown form charset {charset!r}") from None
-        try:
-            # Decoded with the charset first: some clients (curl -d) send text unescaped.
-            fields = parse_qsl(
-                body.decode(charset),
-                keep_blank_values=True,
-                encoding=charset,
-                errors="strict",
-                max_num_fields=MAX_FIELDS,
-            )
-        except UnicodeDecodeError:
-            raise HTTPError(400, f"Form data is not valid {charset}") from None
-        except ValueError as exc:
-            raise HTTPError(413 if "Max number" in str(exc) else 400, str(exc)) from None
-        return FormData(fields)
+        if not _ascii_compatible(charset):
+            raise HTTPError(400, f"Unsupported form charset {charset!r}")
+        return FormData(_parse_urlencoded(await request.body(), charset))
     if kind == b"multipart/form-data":
         boundary = options.get(b"boundary")
         if not boundary:
@@ -175,6 +162,49 @@ async def parse_form(request: "Request") -> FormData:
     )
 
 
+# What an urlencoded body is split and decoded on: the charset must write them as ASCII does.
+_URLENCODED_SYNTAX = "a=1&b=+%"
+
+
+def _ascii_compatible(charset: str) -> bool:
+    try:
+        return _URLENCODED_SYNTAX.encode(charset) == _URLENCODED_SYNTAX.encode("ascii")
+    except (LookupError, UnicodeError):  # unknown, or not a text encoding (rot13)
+        return False
+
+
+def _parse_urlencoded(body: bytes, charset: str) -> list[tuple[str, str]]:
+    """The fields of an urlencoded body, as parse_qsl finds them, within the form limits."""
+    # Counted before anything is split: a flood of '&' costs no list.
+    if body.count(b"&") >= MAX_FIELDS:
+        raise HTTPError(413, f"More than {MAX_FIELDS} form fields")
+    fields = []
+    try:
+        for piece in body.split(b"&"):
+            if piece:
+                name, _, value = piece.partition(b"=")
+                fields.append((_form_text(name, charset), _form_text(value, charset)))
+    except UnicodeDecodeError:
+        raise HTTPError(400, f"Form data is not valid {charset}") from None
+    return fields
+
+
+def _form_text(raw: bytes, charset: str) -> str:
+    """One name or value of an urlencoded form, decoded; 413 past MAX_FIELD_SIZE."""
+    # Each escape (3 bytes) decodes to one byte: what is too big however it decodes is
+    # refused before any copy of it is made.
+    if len(raw) > MAX_FIELD_SIZE and len(raw) - 2 * raw.count(b"%") > MAX_FIELD_SIZE:
+        raise HTTPError(413, f"A form field is larger than {MAX_FIELD_SIZE} bytes")
+    if b"+" in raw:
+        raw = raw.replace(b"+", b" ")
+    if b"%" in raw:
+        raw = unquote_to_bytes(raw)
+    if len(raw) > MAX_FIELD_SIZE:
+        raise HTTPError(413, f"A form field is larger than {MAX_FIELD_SIZE} bytes")
+    # Decoded after unescaping, with the charset: some clients (curl -d) send text as it is.
+    return raw.decode(charset)
+
+
 class _MultipartState:
     """What the parser's callbacks build, part by part."""
 
@@ -184,6 +214,7 @@ class _MultipartState:
         self.header_name = b""
         self.header_value = b""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.header_size = 0  # bytes of this part's header lines so far
         self.name = ""
         self.upload: UploadFile | None = None
         self.data = bytearray()
@@ -211,16 +242,32 @@ class _MultipartState:
 
     def part_begin(self) -> None:
         self.headers = []
+        self.header_size = 0
         self.upload = None
         self.data = bytearray()
 
+    # The parser bounds part headers too (max_header_size and _count); these bounds are porch's
+    # own, so that what is kept never depends on the parser's release or its defaults. Past
+    # them, parsing stops at once (the exception leaves the parser's write).
+
+    def _count_header_bytes(self, size: int) -> None:
+        self.header_size += size
+        if self.header_size > MAX_PART_HEADER_SIZE:
+            raise HTTPError(
+                400, f"A form part's headers are larger than {MAX_PART_HEADER_SIZE} bytes"
+            )
+
     def header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count_header_bytes(end - start)
         self.header_name += data[start:end]
 
     def header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self._count_header_bytes(end - start)
         self.header_value += data[start:end]
 
     def header_end(self) -> None:
+        if len(self.headers) >= MAX_PART_HEADERS:
+            raise HTTPError(400, f"A form part has more than {MAX_PART_HEADERS} headers")
         self.headers.append((self.header_name.lower(), self.header_value))
         self.header_name = b""
         self.header_value = b""
@@ -277,7 +324,15 @@ class _MultipartState:
 
 async def _parse_multipart(request: "Request", boundary: bytes) -> FormData:
     state = _MultipartState()
-    parser = MultipartParser(boundary, state.callbacks())  # type: ignore[arg-type]
+    try:
+        parser = MultipartParser(
+            boundary,
+            state.callbacks(),  # type: ignore[arg-type]
+            max_header_count=MAX_PART_HEADERS,
+            max_header_size=MAX_PART_HEADER_SIZE,
+        )
+    except FormParserError as exc:  # a boundary longer than any client makes
+        raise HTTPError(400, f"Malformed multipart form: {exc}") from None
     try:
         async for chunk in request.stream():
             parser.write(chunk)

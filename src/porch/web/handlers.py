@@ -90,13 +90,18 @@ class Handler:
 
     async def call_in_thread(self, request: Request, executor: Executor | None) -> Any:
         """Call a `def` endpoint in a worker thread (the event loop is never blocked)."""
+        # The body first, on the loop: a slow client must not hold a thread while it sends.
+        await request.receive_whole()
         kwargs = self.arguments(request) if self.has_args else {}
         loop = asyncio.get_running_loop()
         request.loop = loop
         context = contextvars.copy_context()
-        return await loop.run_in_executor(
-            executor, functools.partial(context.run, self.endpoint, **kwargs)
-        )
+        try:
+            return await loop.run_in_executor(
+                executor, functools.partial(context.run, self.endpoint, **kwargs)
+            )
+        finally:
+            request.close()
 
 
 def to_native(value: Any, request: Request) -> NativeResponse:

@@ -2,7 +2,11 @@
 
 `async def` handlers read the body with `await request.body()`, `.json()`, `.form()` or
 `async for chunk in request.stream()`. `def` handlers run in a worker thread and use the same
-methods under `request.sync` (`request.sync.form()`), which wait for the event loop to deliver.
+methods under `request.sync` (`request.sync.form()`); their body is received whole before the
+thread is taken (`receive_whole`), so a slow client never holds a thread.
+
+A body larger than the application's `max_body_size` gets 413: at once when its Content-Length
+says so, else as soon as that much has arrived.
 """
 
 import asyncio
@@ -12,6 +16,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from porch.http.bodies import SPOOL_SIZE, SpooledBody, receive_whole
 from porch.http.cookies import parse_cookies
 from porch.http.errors import HTTPError
 from porch.http.native import BodyReader, RequestHead
@@ -162,7 +167,13 @@ class Request:
         """The whole body."""
         body = self._body
         if body is None:
-            body = self._body = await self._reader.read()
+            limit = self.app.max_body_size if self.app is not None else None
+            if limit is None or self._declared_length(limit) is not None:
+                # The server holds the body to its Content-Length: no need to count.
+                body = await self._reader.read()
+            else:
+                body = b"".join([chunk async for chunk in self._chunks(limit)])
+            self._body = body
         elif body is _STREAMED:
             raise RuntimeError(
                 "the request body was already consumed by request.stream() (or a multipart "
@@ -176,7 +187,8 @@ class Request:
         if body is None:
             # PERF: marked in `_body`, not in an attribute of its own each request would set.
             self._body = _STREAMED
-            async for chunk in self._reader.stream():
+            limit = self.app.max_body_size if self.app is not None else None
+            async for chunk in self._chunks(limit):
                 yield chunk
         elif body is _STREAMED:
             raise RuntimeError("the request body was already consumed by request.stream()")
@@ -191,7 +203,57 @@ class Request:
                 self._json = json.loads(body)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise HTTPError(400, f"Invalid JSON body: {_first_line(exc)}") from None
+            except RecursionError:
+                raise HTTPError(400, "Invalid JSON body: nested too deeply") from None
         return self._json
+
+    async def receive_whole(self) -> None:
+        """Receive the whole body now, before a `def` handler takes a thread (in memory up to
+        1 MiB, in a temporary file past it); its reads from the thread then never wait."""
+        if self._body is not None or self._reader.__class__ is SpooledBody:
+            return
+        if not any(
+            name == b"content-length" or name == b"transfer-encoding"
+            for name, _ in self.head.headers
+        ):
+            return  # no body (a GET, say): nothing to wait for
+        limit = self.app.max_body_size if self.app is not None else None
+        length = self._declared_length(limit)
+        if length is not None and length <= SPOOL_SIZE:
+            await self.body()
+            return
+        self._reader = SpooledBody(await receive_whole(self._chunks(limit)))
+
+    def close(self) -> None:
+        """Let a body received whole go (its temporary file, if it has one)."""
+        reader = self._reader
+        if isinstance(reader, SpooledBody):
+            reader.close()
+
+    def _declared_length(self, limit: int | None) -> int | None:
+        """The body's Content-Length, if it has one; 413 past `limit`, 400 if malformed."""
+        value = self.head.header(b"content-length")
+        if value is None:
+            return None
+        if not value.isdigit():
+            raise HTTPError(400, "Invalid Content-Length")
+        if limit is not None and (len(value) > 18 or int(value) > limit):
+            raise HTTPError(413, f"Request body larger than {limit} bytes")
+        return int(value)
+
+    async def _chunks(self, limit: int | None) -> AsyncIterator[bytes]:
+        """The body from the reader, in pieces; 413 as soon as it passes `limit`."""
+        if limit is None:
+            async for chunk in self._reader.stream():
+                yield chunk
+            return
+        self._declared_length(limit)
+        received = 0
+        async for chunk in self._reader.stream():
+            received += len(chunk)
+            if received > limit:
+                raise HTTPError(413, f"Request body larger than {limit} bytes")
+            yield chunk
 
     async def form(self) -> "FormData":
         """The form fields and files (urlencoded or multipart); 400 or 415 if it is neither."""

@@ -7,14 +7,16 @@ decided: the Secure flag of cookies on HTTPS, and the conditional and range hand
 
 import asyncio
 import os
+import stat
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 import msgspec
 
 from porch.http.cookies import format_set_cookie
+from porch.http.errors import HTTPError
 from porch.http.headers import HeaderBlock
 from porch.http.native import Body
 from porch.http.native import Response as NativeResponse
@@ -273,10 +275,11 @@ class FileResponse(Response):
     """A file from disk, with the server's ETag, conditional and range handling, sent zero-copy.
 
     `filename` names the download (Content-Disposition: attachment); `content_disposition_type`
-    may be "inline" to show it in the browser under that name.
+    may be "inline" to show it in the browser under that name. `FileResponse.from_directory`
+    sends a file whose name comes from the client.
     """
 
-    __slots__ = ("disposition", "file_media_type", "filename", "path")
+    __slots__ = ("disposition", "file_media_type", "filename", "folder", "follow_symlinks", "path")
 
     def __init__(
         self,
@@ -292,23 +295,83 @@ class FileResponse(Response):
         self.file_media_type = media_type
         self.filename = filename
         self.disposition = content_disposition_type
+        # Set by from_directory: `path` is then a checked name within this folder.
+        self.folder: str | None = None
+        self.follow_symlinks = False
+
+    @classmethod
+    def from_directory(
+        cls,
+        folder: str | os.PathLike[str],
+        name: str,
+        *,
+        show_hidden: bool = False,
+        follow_symlinks: bool = False,
+        **options: Any,
+    ) -> "FileResponse":
+        """The file `name`, as the client gave it, in `folder`; HTTPError 404 if it is not
+        a regular file there or its name could lead anywhere else."""
+        from porch.server.static import refused_segment
+
+        segments = name.split("/")
+        for segment in segments:
+            try:
+                raw = os.fsencode(segment)
+            except UnicodeEncodeError:  # a lone surrogate no file name can hold
+                raise HTTPError(404) from None
+            # Empty segments make an absolute name ('/etc/passwd') or hide one ('a//b'); the
+            # decoded form is checked too, for a name that something decodes once more.
+            if (
+                not raw
+                or refused_segment(raw, show_hidden)
+                or (b"%" in raw and refused_segment(unquote_to_bytes(raw), show_hidden))
+            ):
+                raise HTTPError(404)
+        response = cls(os.path.join(*segments), **options)
+        response.folder = os.fspath(folder)
+        response.follow_symlinks = follow_symlinks
+        return response
 
     def finish(self, request: "Request") -> NativeResponse:
         from porch.server.files import file_response
 
         if self._cookies:
             self._add_cookies(request)
+        path = self.path if self.folder is None else self._in_folder(request)
         response = file_response(
-            self.path,
+            path,
             request.head,
             content_type=self.file_media_type,
             headers=self._raw or None,
             filename=self.filename,
             disposition=self.disposition,
+            # The checked real path is opened as it is: a link swapped in since is refused.
+            nofollow=self.folder is not None and not self.follow_symlinks,
         )
         if self.status != 200 and response.status == 200:
             response.status = self.status  # a page for an error, say: FileResponse(p, 404)
         return response
+
+    def _in_folder(self, request: "Request") -> str:
+        """The path to open for a name checked by from_directory; 404 unless it is a regular
+        file that lies in the folder (links resolved, unless follow_symlinks)."""
+        from porch.server.static import locate
+
+        folder = self.folder or ""
+        if not os.path.isabs(folder):
+            # As Flask's send_from_directory and app.static: beside the application's module.
+            app = request.app
+            folder = os.path.join(app.root_folder if app is not None else os.getcwd(), folder)
+        folder = os.path.realpath(folder)
+        try:
+            located = locate(folder, os.path.join(folder, self.path), self.follow_symlinks)
+        except PermissionError:
+            raise HTTPError(403) from None
+        except (OSError, ValueError):  # missing, a name too long...
+            raise HTTPError(404) from None
+        if located is None or not stat.S_ISREG(located[1].st_mode):
+            raise HTTPError(404)  # outside the folder; a folder, FIFO or device
+        return located[0]
 
 
 def redirect(url: str, status: int = 302) -> RedirectResponse:

@@ -12,8 +12,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_from_bytes, urlencode
 
+# RFC 3986 §3.3-3.4: the characters a path (pchar and '/') and a query (also '?') hold as
+# they are; quote_from_bytes keeps letters, digits and "_.-~" too. Anything else is encoded.
+_PATH_SAFE = "/:@!$&'()*+,;=%"
+_QUERY_SAFE = _PATH_SAFE + "?"
+_LONE_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _PARAMETER = re.compile(
     r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*):)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>"
 )
@@ -350,3 +355,22 @@ def allowed_methods(methods: Iterable[str]) -> list[str]:
         allowed.add("HEAD")
     allowed.add("OPTIONS")
     return sorted(allowed)
+
+
+def local_location(root_path: str, raw_path: bytes, query: bytes = b"") -> bytes:
+    """A Location for a path of this site, encoded so that no client reads it as another's."""
+    # Escapes already there stay as they are; a backslash, a control, a space or a byte past
+    # ASCII is encoded (browsers read `/\host` as `//host`, another site).
+    location = quote(root_path) + _encoded(raw_path, _PATH_SAFE)
+    if location[:1] != "/":
+        location = "/" + location
+    if location[:2] == "//":
+        location = "/%2F" + location[2:]  # `//host/...` names another host: keep it a path
+    if query:
+        location += "?" + _encoded(query, _QUERY_SAFE)
+    return location.encode("ascii")
+
+
+def _encoded(raw: bytes, safe: str) -> str:
+    """`raw` percent-encoded but for `safe` and its own escapes (a lone '%' is encoded)."""
+    return quote_from_bytes(_LONE_PERCENT.sub(b"%25", raw), safe)

@@ -3,8 +3,12 @@
 `render` returns a small object the application renders once it has the request, so that
 templates see `request`, `url_for` and `static_url` without any global state. Autoescaping is on
 for markup (.html, .htm, .xhtml, .xml, .svg, and names Porch does not know, which are served as
-HTML) and off for plain-text formats (.txt, .csv, .md…). The response's media type follows the
-template's name. In debug mode, a template changed on disk is read again at its next use.
+HTML) and off for plain-text formats (.txt, .csv, .md, .ini…). The response's media type follows
+the template's name. A template rendered without autoescaping is never served as markup (HTML,
+XHTML, SVG, XML), where what it prints unescaped would run as script: it gets its own non-markup
+type, else text/plain, and a markup type asked for it is an error. Every rendered page is sent
+with `X-Content-Type-Options: nosniff`, so that no browser guesses markup in it either.
+In debug mode, a template changed on disk is read again at its next use.
 """
 
 import functools
@@ -15,7 +19,9 @@ from urllib.parse import quote
 
 import jinja2
 
-from porch.web.responses import HeadersLike, HTMLResponse, Response
+from porch.http.headers import HeaderBlock
+from porch.http.native import Response as NativeResponse
+from porch.web.responses import HeadersLike, Response
 
 if TYPE_CHECKING:
     from porch.web.request import Request
@@ -24,6 +30,57 @@ if TYPE_CHECKING:
 PLAIN_TEXT_EXTENSIONS = frozenset(
     ("txt", "text", "md", "markdown", "csv", "tsv", "css", "js", "mjs", "json", "ics", "ini")
 )
+# Media types a browser renders as a document that can run script.
+MARKUP_TYPES = frozenset(
+    ("text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml")
+)
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+class TemplateResponse(Response):
+    """A rendered template: HTML unless said, sent with `X-Content-Type-Options: nosniff`."""
+
+    __slots__ = ("unescaped",)
+
+    media_type = "text/html"
+
+    def __init__(
+        self,
+        content: Any = b"",
+        status: int = 200,
+        headers: HeadersLike = None,
+        media_type: str | None = None,
+        unescaped: str | None = None,
+    ) -> None:
+        super().__init__(content, status, headers, media_type)
+        self.unescaped = unescaped  # the name of a template rendered without autoescaping
+        if headers is None or "x-content-type-options" not in self.headers:
+            self._raw.append(_NOSNIFF)
+
+    def finish(self, request: "Request") -> NativeResponse:
+        raw = self._raw
+        if (
+            self._headers is None
+            and not self._cookies
+            and len(raw) == 2
+            and raw[0] is _PAGE_TYPE
+            and self.unescaped is None
+        ):
+            # PERF: a page as rendered (its Content-Type and nosniff, nothing else): the
+            # server copies one pre-encoded block.
+            return NativeResponse(self.status, _PAGE_HEADERS, self.body)
+        if self.unescaped is not None:
+            # Checked last: headers, a (body, status, headers) tuple or an after_request hook
+            # may have set the type since render().
+            for name, value in raw:
+                if name == b"content-type":
+                    refuse_markup(self.unescaped, value.decode("latin-1"))
+        return super().finish(request)
+
+
+_PAGE_TYPE = TemplateResponse._content_type
+assert _PAGE_TYPE is not None
+_PAGE_HEADERS = HeaderBlock([_PAGE_TYPE, _NOSNIFF])
 
 
 class Template:
@@ -39,13 +96,15 @@ class Template:
         headers: HeadersLike = None,
         media_type: str | None = None,
     ) -> None:
+        if media_type is not None and not autoescape(name):
+            refuse_markup(name, media_type)
         self.name = name
         self.context = context
         self.status = status
         self.headers = headers
         self.media_type = media_type
 
-    def __porch_response__(self, request: "Request") -> Response:
+    def __porch_response__(self, request: "Request") -> TemplateResponse:
         """Render for `request`."""
         app = request.app
         if app is None:
@@ -62,11 +121,12 @@ class Template:
                 exc.name,
                 f"template {exc.name!r}{within} not found in {', '.join(map(str, folders))}",
             ) from None
+        unescaped = None if autoescape(self.name) else self.name
         kind = self.media_type or media_type(self.name)
         if kind == "text/html" and self.headers is None:
-            # PERF: the usual page: HTMLResponse's Content-Type header is encoded once.
-            return HTMLResponse(text, self.status)
-        return Response(text, self.status, self.headers, kind)
+            # PERF: the usual page: its headers are encoded once (see TemplateResponse.finish).
+            return TemplateResponse(text, self.status)
+        return TemplateResponse(text, self.status, self.headers, kind, unescaped)
 
     def __repr__(self) -> str:
         return f"<Template {self.name!r}>"
@@ -86,9 +146,29 @@ def render(
 
 @functools.lru_cache(maxsize=256)
 def media_type(template_name: str) -> str:
-    """The media type of a rendered template: from its extension, HTML when it is unknown."""
+    """The media type of a rendered template: from its extension; when it is unknown, HTML if
+    the template escapes, else text/plain. An unescaped template never gets a markup type."""
     guessed, _ = mimetypes.guess_type(template_name, strict=False)
-    return guessed or "text/html"
+    if autoescape(template_name):
+        return guessed or "text/html"
+    return guessed if guessed is not None and not is_markup(guessed) else "text/plain"
+
+
+def is_markup(kind: str) -> bool:
+    """Whether a media type (parameters allowed) is one a browser may run script in."""
+    base = kind.partition(";")[0].strip().lower()
+    return base in MARKUP_TYPES or base.endswith("+xml")
+
+
+def refuse_markup(template_name: str, kind: str) -> None:
+    """Raise ValueError if `kind` is markup: `template_name` is rendered without escaping."""
+    if is_markup(kind):
+        raise ValueError(
+            f"template {template_name!r} is rendered without autoescaping (its extension says "
+            f"plain text), so it cannot be served as {kind!r}: what it prints would run as "
+            "markup (cross-site scripting). Give it a markup extension (.html) to escape it, "
+            "or a non-markup media type"
+        )
 
 
 @functools.lru_cache(maxsize=512)

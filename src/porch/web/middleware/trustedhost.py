@@ -7,6 +7,8 @@ reset mails, redirects) would otherwise build them for whatever host an attacker
 - A name matches exactly, case aside, without the port (`example.com` allows
   `Example.COM:8443`) or a trailing dot; `*.example.com` matches any subdomain (`a.example.com`,
   `a.b.example.com`) but not `example.com` itself; `*` alone matches everything.
+- The Host value is parsed whole (RFC 9110 §7.2): `example.com:@evil.example` names no allowed
+  host even though it starts with one. A percent-encoded name matches no pattern.
 - Any other Host gets 400 "Invalid host header" (JSON or HTML, as the client prefers), and so
   does a request with no Host at all (HTTP/1.0 allows that), unless `*` is allowed.
 - With `www_redirect` (the default), a request for `example.com` when only `www.example.com`
@@ -16,6 +18,7 @@ reset mails, redirects) would otherwise build them for whatever host an attacker
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING
 
+from porch.http.headers import parse_host
 from porch.http.native import Response as NativeResponse
 from porch.web.errors import error_page
 from porch.web.middleware.base import CallNext, Middleware
@@ -27,13 +30,13 @@ if TYPE_CHECKING:
 KNOWN_HOSTS = 256
 
 
-def host_name(host: bytes) -> str:
-    """The name in a Host value: lower case, without the port or a trailing dot."""
-    text = host.decode("latin-1").strip().lower()
-    if text.startswith("["):  # an IPv6 literal: [::1]:8000
-        end = text.find("]")
-        return text[: end + 1] if end > 0 else text
-    name = text.partition(":")[0]
+def host_name(host: bytes) -> str | None:
+    """The name in a Host value: lower case, without the port or a trailing dot; None if the
+    value is no valid Host."""
+    parsed = parse_host(host)
+    if parsed is None:
+        return None
+    name = parsed[0]
     return name[:-1] if name.endswith(".") else name
 
 
@@ -60,10 +63,14 @@ class TrustedHostMiddleware(Middleware):
                 raise ValueError(
                     f"host pattern {pattern!r}: '*' stands alone or as in '*.example.com'"
                 )
-            elif host_name(pattern.encode("latin-1")) != pattern.rstrip("."):
+            elif (name := host_name(pattern.encode())) is None:
                 raise ValueError(
-                    f"host pattern {pattern!r}: hosts are matched without a port; "
-                    f"write {host_name(pattern.encode('latin-1'))!r}"
+                    f"host pattern {pattern!r} is not a host name (an international name is "
+                    "written in its xn-- form)"
+                )
+            elif name != pattern.rstrip("."):
+                raise ValueError(
+                    f"host pattern {pattern!r}: hosts are matched without a port; write {name!r}"
                 )
             else:
                 exact.add(pattern.rstrip("."))
@@ -77,7 +84,11 @@ class TrustedHostMiddleware(Middleware):
         known = self._known.get(host)
         if known is None:
             name = host_name(host)
-            known = name in self.exact or (bool(name) and name.endswith(self.suffixes))
+            known = name is not None and (
+                name in self.exact
+                # Subdomains are DNS names: a percent-encoded one could decode to anything.
+                or (bool(name) and "%" not in name and name.endswith(self.suffixes))
+            )
             if len(self._known) < KNOWN_HOSTS:
                 self._known[host] = known
         return known
@@ -104,7 +115,12 @@ class TrustedHostMiddleware(Middleware):
         if host is None:
             return error_page(head, 400, "Invalid host header: the request has none")
         name = host_name(host)
-        if self.www_redirect and not name.startswith("www.") and "www." + name in self.exact:
+        if (
+            self.www_redirect
+            and name is not None
+            and not name.startswith("www.")
+            and "www." + name in self.exact
+        ):
             location = f"{head.scheme}://www.{host.decode('latin-1').strip()}{head.root_path}"
             location += head.raw_path.decode("latin-1")
             if head.query:
