@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run serve-site test lint bench clean
+.PHONY: run serve-site test lint bench bench-attacks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: lint
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# A pipelined client that reads nothing, and slow bodies, against porch and its peers.
+bench-attacks: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.attacks
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/.cache
