@@ -304,7 +304,8 @@ def assert_locked(response: httpx.Response) -> None:
 
 
 def test_locked_without_the_token(client_for: Callable[..., TestClient]) -> None:
-    client = client_for(make_app())  # 127.0.0.1, and no forwarding header: as behind nginx
+    # 127.0.0.1, and no forwarding header: as behind a bare proxy_pass.
+    client = client_for(make_app())
     page = client.get("/boom?page=2")
     assert_locked(page)
     assert "The debug page is locked" in page.text
