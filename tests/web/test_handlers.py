@@ -97,19 +97,14 @@ def test_handler_may_ignore_path_parameters_and_take_defaults(client_for: Client
     assert client.get("/c/3").text == "{}"
 
 
-def test_unknown_parameter_is_an_error_when_the_app_starts() -> None:
+def test_unknown_parameter_is_an_error_when_the_route_is_added() -> None:
     app = App(__name__)
 
-    @app.get("/teams/<int:team_id>")
-    def team(teamid: int) -> str:
+    def team(teamid) -> str:  # type: ignore[no-untyped-def]
         return ""
 
-    client = TestClient(app)
-    with pytest.raises(RuntimeError, match="'teamid' is neither the request nor a path parameter"):
-        client.__enter__()
-    client.close()
-    with pytest.raises(RouteError, match="'teamid' is neither"):
-        app.table  # noqa: B018
+    with pytest.raises(RouteError, match="'teamid' is neither the request nor a path parameter"):
+        app.get("/teams/<int:team_id>")(team)
 
 
 def test_callable_objects_and_partials(client_for: Client) -> None:

@@ -1,7 +1,7 @@
 """The web framework: App, routing, requests, responses, templates, errors and middleware."""
 
 from porch.http.errors import HTTPError
-from porch.web.app import App, Router
+from porch.web.app import App
 from porch.web.datastructures import Headers, MultiDict, MutableHeaders
 from porch.web.errors import abort
 from porch.web.forms import FormData, UploadFile
@@ -16,6 +16,7 @@ from porch.web.responses import (
     StreamingResponse,
     redirect,
 )
+from porch.web.router import Router
 from porch.web.templates import render
 
 __all__ = [

@@ -1,44 +1,46 @@
-"""The application: routes and routers, hooks, error handlers, middleware, mounts, lifespan.
+"""The application: an outermost Router with middleware, mounts, lifespan and the dispatch core.
 
 `App.handle(request)` is the one dispatch core. Porch's server calls it through
 `__porch_http__` (the native path: no ASGI scope, messages or task per request); any ASGI
-server calls it through `__call__`. Third-party ASGI middleware wrap the ASGI face only, so an
-application that has some is served through ASGI by porch too (its `__porch_http__` is absent).
+server calls it through `__call__` (see `porch.web.asgi.serve`). Third-party ASGI middleware
+wrap the ASGI face only, so an application that has some is served through ASGI by porch too
+(its `__porch_http__` is absent).
+
+Around every answer (a route's, a mount's or a static file's, a redirect, an OPTIONS, a 404
+or 405) run the hooks of the routers that hold the route or whose prefix covers the path:
+`before_request`, then the answer, then `after_request`; `teardown_request` once the server
+has the response. An exception becomes the answer of an error handler (`porch.web.errors`).
 """
 
 import asyncio
-import inspect
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import jinja2
 
-from porch.http.errors import ClientDisconnected, HTTPError
-from porch.http.headers import KNOWN_HOSTS, is_host
-from porch.http.logsafe import log_safe
+from porch.http.errors import HTTPError
 from porch.http.native import BodyReader, RequestHead
 from porch.http.native import Response as NativeResponse
 from porch.server.types import ASGIApp, Receive, Scope, Send
-from porch.web.asgi import ASGIBody, head_from_scope, lifespan, send_native
-from porch.web.errors import error_page
-from porch.web.handlers import Handler, make_response, to_native
+from porch.web.asgi import serve
+from porch.web.errors import error_response, failure
+from porch.web.handlers import call_hook, make_response, to_native
 from porch.web.middleware.base import Middleware
 from porch.web.mounts import Mount
 from porch.web.request import Request
-from porch.web.responses import Response
+from porch.web.responses import when_sent
+from porch.web.router import Hooks, Router
 from porch.web.routing import (
     DEFAULT_CONVERTERS,
     Converter,
     Route,
-    RouteError,
     RouteTable,
     allowed_methods,
-    join_paths,
     local_location,
 )
 from porch.web.templates import make_environment
@@ -50,80 +52,9 @@ logger = logging.getLogger("porch.error")
 
 F = TypeVar("F", bound=Callable[..., Any])
 Hook = Callable[..., Any]
-
-
-class Router:
-    """A group of routes under a common prefix; routers include routers."""
-
-    def __init__(self, prefix: str = "", *, name: str | None = None) -> None:
-        if prefix and not prefix.startswith("/"):
-            raise RouteError(f"a router's prefix must start with '/': {prefix!r}")
-        self.prefix = prefix.rstrip("/")
-        self.name = name
-        self._routes: list[tuple[str, Callable[..., Any], frozenset[str], str]] = []
-        self._included: list[tuple[Router, str]] = []
-
-    def route(
-        self, path: str, methods: list[str] | None = None, name: str | None = None
-    ) -> Callable[[F], F]:
-        """Add the decorated function as the handler of `path` for `methods` (GET)."""
-
-        def decorate(endpoint: F) -> F:
-            self.add_route(path, endpoint, methods, name)
-            return endpoint
-
-        return decorate
-
-    def add_route(
-        self,
-        path: str,
-        endpoint: Callable[..., Any],
-        methods: list[str] | None = None,
-        name: str | None = None,
-    ) -> None:
-        """Add `endpoint` as the handler of `path` for `methods` (GET by default)."""
-        if not path.startswith("/"):
-            raise RouteError(f"route path {path!r} must start with '/'")
-        verbs = frozenset(method.upper() for method in (methods or ["GET"]))
-        route_name = name or getattr(endpoint, "__name__", None) or repr(endpoint)
-        self._routes.append((path, endpoint, verbs, route_name))
-
-    def get(self, path: str, name: str | None = None) -> Callable[[F], F]:
-        """A GET route (HEAD is answered too)."""
-        return self.route(path, ["GET"], name)
-
-    def post(self, path: str, name: str | None = None) -> Callable[[F], F]:
-        """A POST route."""
-        return self.route(path, ["POST"], name)
-
-    def put(self, path: str, name: str | None = None) -> Callable[[F], F]:
-        """A PUT route."""
-        return self.route(path, ["PUT"], name)
-
-    def patch(self, path: str, name: str | None = None) -> Callable[[F], F]:
-        """A PATCH route."""
-        return self.route(path, ["PATCH"], name)
-
-    def delete(self, path: str, name: str | None = None) -> Callable[[F], F]:
-        """A DELETE route."""
-        return self.route(path, ["DELETE"], name)
-
-    def include(self, router: "Router", prefix: str = "") -> None:
-        """Serve `router`'s routes here, under `prefix` and then its own prefix."""
-        if router is self:
-            raise RouteError("a router cannot include itself")
-        self._included.append((router, prefix.rstrip("/")))
-
-    def iter_routes(
-        self, prefix: str = "", namespace: str = ""
-    ) -> Iterator[tuple[str, Callable[..., Any], frozenset[str], str]]:
-        """Every route of this router and those it includes: (path, endpoint, methods, name)."""
-        base = prefix + self.prefix
-        space = f"{namespace}{self.name}." if self.name else namespace
-        for path, endpoint, methods, name in self._routes:
-            yield join_paths(base, path), endpoint, methods, space + name
-        for router, extra in self._included:
-            yield from router.iter_routes(base + extra, space)
+# What routing found: a route, an answer (a redirect, OPTIONS's), a mount's answer to await,
+# or the error to answer (404, 405), which hooks and error handlers still see.
+Target = Route | NativeResponse | Awaitable[NativeResponse] | HTTPError
 
 
 class App(Router):
@@ -158,9 +89,6 @@ class App(Router):
         # The largest request body a handler may read (413 past it), under any server; None:
         # no limit of the application's own (the server's still holds).
         self.max_body_size = max_body_size
-        self._error_handlers: dict[int | type[BaseException], Hook] = {}
-        self._before: list[Hook] = []
-        self._after: list[Hook] = []
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self._middleware: list[Middleware] = []
@@ -177,27 +105,6 @@ class App(Router):
                 self.static(self.static_url_path, folder)
 
     # Building the application.
-
-    def errorhandler(self, key: int | type[BaseException]) -> Callable[[F], F]:
-        """Handle an HTTP status or an exception class: `handler(request, exc)`."""
-
-        def decorate(handler: F) -> F:
-            self._error_handlers[key] = handler
-            return handler
-
-        return decorate
-
-    def before_request(self, hook: F) -> F:
-        """Run `hook(request)` before each handler; a value it returns is the response."""
-        self._before.append(hook)
-        self._changed()
-        return hook
-
-    def after_request(self, hook: F) -> F:
-        """Run `hook(request, response)` after each handler; it may return a new response."""
-        self._after.append(hook)
-        self._changed()
-        return hook
 
     def on_startup(self, hook: F) -> F:
         """Run `hook()` (sync or async) when the server starts."""
@@ -264,33 +171,29 @@ class App(Router):
         """The compiled route table (built on first use, and again after a change)."""
         table = self._table
         if table is None:
-            table = RouteTable()
-            for path, endpoint, methods, name in self.iter_routes():
-                route = Route(path, endpoint, methods, name)
-                table.add(route, self.converters)
-                params = {s[0] for s in route.segments if not isinstance(s, str)}
-                route.handler = Handler(endpoint, params)
+            layers = list(self.walk())
+            table = RouteTable(layers[0][1])
+            for prefix, hooks, routes in layers:
+                table.add_prefix(prefix, hooks)
+                for route in routes:
+                    table.add(route, self.converters)
             self._table = table
         return table
-
-    def add_route(
-        self,
-        path: str,
-        endpoint: Callable[..., Any],
-        methods: list[str] | None = None,
-        name: str | None = None,
-    ) -> None:
-        super().add_route(path, endpoint, methods, name)
-        self._changed()
-
-    def include(self, router: Router, prefix: str = "") -> None:
-        super().include(router, prefix)
-        self._changed()
 
     def _changed(self) -> None:
         self._table = None
         self._chain = None
         self._asgi = None
+
+    @property
+    def debug_lock(self) -> "DebugLock":
+        """The debug page's lock; made on first use (it logs the token it makes, if any)."""
+        lock = self._debug_lock
+        if lock is None:
+            from porch.web.debug import DebugLock
+
+            lock = self._debug_lock = DebugLock()
+        return lock
 
     # Serving.
 
@@ -302,7 +205,7 @@ class App(Router):
         try:
             return await chain(request)
         except Exception as exc:  # from a middleware: nothing else caught it
-            return self._failure(request, exc)
+            return failure(self, request, exc)
 
     def _build_chain(self) -> Callable[[Request], Awaitable[NativeResponse]]:
         self.table  # noqa: B018 - compile now: a bad route fails at the first request, loudly
@@ -320,65 +223,113 @@ class App(Router):
         async def run(request: Request) -> NativeResponse:
             try:
                 return await middleware(request, call_next)
-            except HTTPError as error:
-                return await self._http_error(request, error)
             except Exception as exc:
-                return await self._exception(request, exc)
+                return await error_response(self, request, exc)
 
         return run
 
     async def _respond(self, request: Request) -> NativeResponse:
         """The answer to a request, error pages included; it never raises an Exception."""
+        error: Exception | None = None
         try:
-            route = self._route_or_unlock(request) if self.debug else self._route(request)
-            if isinstance(route, Route):
-                handler = route.handler
-                if handler.is_async and not self._before and not self._after:
-                    # PERF: the usual request (an async handler, no hooks) is awaited here:
-                    # no coroutine of ours between the server and the endpoint.
-                    endpoint = handler.endpoint
-                    if handler.has_args:
-                        value = await endpoint(**handler.arguments(request))
-                    else:
-                        value = await endpoint()
-                    response = to_native(value, request)
+            target = self._route_or_unlock(request) if self.debug else self._route(request)
+            if target.__class__ is Route and target.direct:
+                # PERF: the usual request (an async handler, no hooks) is awaited here: no
+                # coroutine of ours between the server and the endpoint.
+                handler = target.handler
+                endpoint = handler.endpoint
+                if handler.has_args:
+                    value = await endpoint(**handler.arguments(request))
                 else:
-                    response = await self._call_route(route, request)
-            elif isinstance(route, NativeResponse):
-                response = route
+                    value = await endpoint()
+                response = to_native(value, request)
             else:
-                response = await route
-        except HTTPError as error:
-            response = await self._after_error(request, await self._http_error(request, error))
+                response = await self._around(request, target)
         except Exception as exc:
-            response = await self._after_error(request, await self._exception(request, exc))
+            # Teardown hooks hear of an exception, not of an HTTP error (a 404), as in Flask.
+            error = None if isinstance(exc, HTTPError) else exc
+            response = await self._after_error(request, await error_response(self, request, exc))
         if request._form is not None:  # uploads are temporary files: gone once answered
             from porch.web.forms import close_uploads_after
 
-            return close_uploads_after(response, request._form)
+            response = close_uploads_after(response, request._form)
+        hooks = request.hooks
+        if hooks is not None and hooks.teardown:
+            response = when_sent(response, lambda: self._run_teardown(request, hooks, error))
         return response
 
+    async def _around(self, request: Request, target: Target) -> NativeResponse:
+        """The before_request hooks, the answer, the after_request hooks."""
+        hooks = request.hooks
+        assert hooks is not None  # routing set them
+        for hook in hooks.before:
+            value = await call_hook(hook, request)
+            if value is not None:
+                return await self._after_hooks(request, value)
+        if target.__class__ is Route:
+            value = await target.handler.call(request, self.executor)
+        elif isinstance(target, HTTPError):
+            raise target  # a 404 or 405, after the hooks as Flask runs them
+        elif isinstance(target, NativeResponse):
+            value = target
+        else:
+            value = await target  # type: ignore[misc]
+        if hooks.after:
+            return await self._after_hooks(request, value)
+        return to_native(value, request)
+
+    async def _after_hooks(self, request: Request, value: Any) -> NativeResponse:
+        response = make_response(value, request)
+        assert request.hooks is not None  # routing set them
+        for hook in request.hooks.after:
+            replaced = await call_hook(hook, request, response)
+            if replaced is not None:
+                response = make_response(replaced, request)
+        return response.finish(request)
+
     async def _after_error(self, request: Request, response: NativeResponse) -> NativeResponse:
-        if not self._after:
+        """An error page through the after_request hooks (security headers...), as Flask
+        does; a hook that fails then is logged and the error page kept (a 404 stays a 404)."""
+        hooks = request.hooks
+        if hooks is None or not hooks.after:
             return response
-        # As Flask does: error pages pass the after_request hooks too (security headers...).
         try:
             return await self._after_hooks(request, response)
         except Exception as exc:
-            return self._failure(request, exc)
+            from porch.web.errors import log_exception
 
-    def _route(self, request: Request) -> Route | NativeResponse | Awaitable[NativeResponse]:
-        """The route for a request (its path parameters set on it), or else the answer: a
-        redirect, OPTIONS's, or a mount's (to be awaited). Raises HTTPError 404 or 405."""
+            log_exception(request, exc)
+            return response
+
+    def _run_teardown(self, request: Request, hooks: Hooks, error: Exception | None) -> None:
+        """Run the teardown_request hooks (the server has the response); log what they raise."""
+
+        async def run() -> None:
+            for hook in hooks.teardown:
+                try:
+                    await call_hook(hook, request, error)
+                except Exception as exc:
+                    from porch.web.errors import log_exception
+
+                    log_exception(request, exc)
+
+        task = asyncio.ensure_future(run())
+        _teardowns.add(task)
+        task.add_done_callback(_teardowns.discard)
+
+    def _route(self, request: Request) -> Target:
+        """What answers a request: its route (path parameters and hooks set on the request),
+        an answer (a redirect, OPTIONS's), a mount's answer to await, or the error (404, 405)."""
         head = request.head
         table = self._table or self.table
-        found = table.find(head.path)
+        path = head.path
+        found = table.find(path)
         if found is None:
+            request.hooks = table.hooks_for(path)
             for mount in self._mounts:
-                if mount.matches(head.path):
+                if mount.matches(path):
                     return mount.handle(request)
             method = head.method
-            path = head.path
             if (
                 (method == "GET" or method == "HEAD")
                 and not path.endswith("/")
@@ -387,124 +338,30 @@ class App(Router):
                 # Flask's way: /teams goes to the route /teams/.
                 location = local_location(request.root_path, head.raw_path + b"/", head.query)
                 return NativeResponse(308, [(b"location", location)], b"")
-            raise HTTPError(404)
+            return HTTPError(404)
         methods, params = found
         route = methods.get(head.method)
         if route is None:
             if head.method == "HEAD" and "GET" in methods:
                 route = methods["GET"]
             else:
+                request.hooks = next(iter(methods.values())).hooks
                 allow = ", ".join(allowed_methods(methods)).encode("ascii")
                 if head.method == "OPTIONS":
                     return NativeResponse(204, [(b"allow", allow)], b"")
-                raise HTTPError(405, headers=[(b"allow", allow)])
+                return HTTPError(405, headers=[(b"allow", allow)])
         request.path_params = params
+        request.route = route
+        request.hooks = route.hooks
         return route
 
-    async def _call_route(self, route: Route, request: Request) -> NativeResponse:
-        """Run the before_request hooks, the handler and the after_request hooks."""
-        if self._before:
-            for hook in self._before:
-                value = await _call(hook, request)
-                if value is not None:
-                    return await self._after_hooks(request, value)
-        value = await route.handler.call(request, self.executor)
-        if self._after:
-            return await self._after_hooks(request, value)
-        return to_native(value, request)
-
-    async def _after_hooks(self, request: Request, value: Any) -> NativeResponse:
-        response = make_response(value, request)
-        for hook in self._after:
-            replaced = await _call(hook, request, response)
-            if replaced is not None:
-                response = make_response(replaced, request)
-        return response.finish(request)
-
-    async def _http_error(self, request: Request, error: HTTPError) -> NativeResponse:
-        handler = self._error_handlers.get(error.status) or self._handler_for(type(error))
-        if handler is None:
-            return error_page(request.head, error.status, error.detail, error.headers)
-        return await self._handled(handler, request, error, error.status, error.headers)
-
-    async def _exception(self, request: Request, exc: Exception) -> NativeResponse:
-        handler = self._handler_for(type(exc))
-        if handler is not None:
-            return await self._handled(handler, request, exc, None, None)
-        if isinstance(exc, ClientDisconnected):
-            # Nobody is left to read an answer, and nothing went wrong here: no error logged.
-            return error_page(request.head, 400, "Client disconnected")
-        handler = self._error_handlers.get(500)
-        if handler is None:
-            return self._failure(request, exc)
-        logger.error(
-            "Exception in %s %s", log_safe(request.method), log_safe(request.path), exc_info=exc
-        )
-        return await self._handled(handler, request, exc, 500, None)
-
-    async def _handled(
-        self,
-        handler: Hook,
-        request: Request,
-        exc: Exception,
-        status: int | None,
-        headers: list[tuple[bytes, bytes]] | None,
-    ) -> NativeResponse:
-        """An error handler's answer. A bare body it returns takes the status it handles (a
-        404 page is a 404); a Response or (body, status) says its own."""
-        try:
-            value = await _call(handler, request, exc)
-            if status is None:
-                return to_native(value, request)
-            response = make_response(value, request)
-            if not isinstance(value, (Response, NativeResponse, tuple)):
-                response.status = status
-            raw = response.headers.raw
-            for name, text in headers or ():
-                if not any(item == name for item, _ in raw):
-                    raw.append((name, text))  # Allow of a 405, WWW-Authenticate of a 401...
-            return response.finish(request)
-        except HTTPError as error:
-            return error_page(request.head, error.status, error.detail, error.headers)
-        except Exception as second:
-            return self._failure(request, second)
-
-    def _handler_for(self, kind: type[BaseException]) -> Hook | None:
-        for base in kind.__mro__:
-            handler = self._error_handlers.get(base)
-            if handler is not None:
-                return handler
-        return None
-
-    def _failure(self, request: Request, exc: BaseException) -> NativeResponse:
-        """The 500 of an unhandled exception: logged; a traceback page only in debug mode."""
-        logger.error(
-            "Exception in %s %s", log_safe(request.method), log_safe(request.path), exc_info=exc
-        )
-        if self.debug:
-            from porch.web.debug import is_local_request
-
-            if is_local_request(request):
-                return self._debug().failure_page(request, exc)
-        return error_page(request.head, 500)
-
-    def _debug(self) -> "DebugLock":
-        """The debug page's lock; made on first use (it logs the token it makes, if any)."""
-        lock = self._debug_lock
-        if lock is None:
-            from porch.web.debug import DebugLock
-
-            lock = self._debug_lock = DebugLock()
-        return lock
-
-    def _route_or_unlock(
-        self, request: Request
-    ) -> Route | NativeResponse | Awaitable[NativeResponse]:
+    def _route_or_unlock(self, request: Request) -> Target:
         """`_route`, but in debug mode the unlock path comes first, for local clients."""
         from porch.web.debug import UNLOCK_PATH, is_local_request
 
         if request.head.path == UNLOCK_PATH and is_local_request(request):
-            return self._debug().unlock(request)
+            request.hooks = (self._table or self.table).hooks
+            return self.debug_lock.unlock(request)
         return self._route(request)
 
     # The native face (porch's server).
@@ -529,47 +386,33 @@ class App(Router):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self._asgi
         if app is None:
-            app = self._serve_asgi
+
+            async def entry(scope: Scope, receive: Receive, send: Send) -> None:
+                await serve(self, scope, receive, send)
+
+            app = entry
             for cls, options in self._asgi_middleware:
                 app = cls(app, **options)
             self._asgi = app
         await app(scope, receive, send)
-
-    async def _serve_asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            head = head_from_scope(scope)
-            host = head.header(b"host")
-            # Other servers pass Host on unchecked (porch's refuses a bad one): refused here
-            # too, so that request.host and base_url, which links are built from, cannot name
-            # another host (`example.com:@evil.example`). PERF: a set lookup for known hosts.
-            if host is not None and host not in KNOWN_HOSTS and not is_host(host):
-                response = error_page(head, 400, "Invalid host header")
-            else:
-                response = await self.handle(Request(head, ASGIBody(receive), self))
-            await send_native(response, send, head)
-        elif kind == "lifespan":
-            await lifespan(receive, send, self.startup, self.shutdown)
-        elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
 
     async def startup(self) -> None:
         """Compile the routes (a bad one stops the server here), then run the startup hooks
         (those of the porch applications mounted here first)."""
         self._chain = self._build_chain()
         if self.debug:
-            self._debug()  # the token it makes is logged now, not at the first error
+            self.debug_lock  # noqa: B018 - the token it makes is logged now, not at an error
         for mount in self._mounts:
             if isinstance(mount.app, App):
                 await mount.app.startup()
         for hook in self._startup:
-            await _call(hook)
+            await call_hook(hook)
 
     async def shutdown(self) -> None:
         """Run the shutdown hooks, then let the worker threads of `def` handlers go."""
         try:
             for hook in self._shutdown:
-                await _call(hook)
+                await call_hook(hook)
             for mount in self._mounts:
                 if isinstance(mount.app, App):
                     await mount.app.shutdown()
@@ -580,12 +423,8 @@ class App(Router):
             executor.shutdown(wait=False)
 
 
-async def _call(hook: Hook, *args: Any) -> Any:
-    """Call a sync or async hook."""
-    value = hook(*args)
-    if inspect.isawaitable(value):
-        value = await value
-    return value
+# Teardown tasks still running (held, so that none is collected half-way).
+_teardowns: set["asyncio.Task[None]"] = set()
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:

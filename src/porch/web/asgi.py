@@ -5,12 +5,16 @@ both porch's native path and any ASGI server (uvicorn, granian, hypercorn)."""
 import asyncio
 import os
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from porch.http.errors import ClientDisconnected
+from porch.http.headers import KNOWN_HOSTS, is_host
 from porch.http.native import FileRegion, RequestHead
 from porch.http.native import Response as NativeResponse
 from porch.server.types import Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from porch.web.app import App
 
 FILE_CHUNK = 262144
 
@@ -161,3 +165,26 @@ async def lifespan(receive: Receive, send: Send, startup: Any, shutdown: Any) ->
             )
             return
         await send({"type": "lifespan.shutdown.complete"})
+
+
+async def serve(app: "App", scope: Scope, receive: Receive, send: Send) -> None:
+    """The App's ASGI entry (below any ASGI middleware): http and lifespan scopes."""
+    from porch.web.errors import error_page
+    from porch.web.request import Request
+
+    kind = scope["type"]
+    if kind == "http":
+        head = head_from_scope(scope)
+        host = head.header(b"host")
+        # Other servers pass Host on unchecked (porch's refuses a bad one): refused here too,
+        # so that request.host and base_url, which links are built from, cannot name another
+        # host (`example.com:@evil.example`). PERF: a set lookup for known hosts.
+        if host is not None and host not in KNOWN_HOSTS and not is_host(host):
+            response = error_page(head, 400, "Invalid host header")
+        else:
+            response = await app.handle(Request(head, ASGIBody(receive), app))
+        await send_native(response, send, head)
+    elif kind == "lifespan":
+        await lifespan(receive, send, app.startup, app.shutdown)
+    elif kind == "websocket":
+        await send({"type": "websocket.close", "code": 1000})

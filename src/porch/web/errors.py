@@ -1,14 +1,24 @@
-"""Errors: `abort`, and the default error pages (JSON or HTML, as the client prefers)."""
+"""Errors: `abort`, the default error pages (JSON or HTML, as the client prefers), and the
+dispatch that turns an exception raised while answering into a response."""
 
 import html
-from typing import NoReturn
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from porch.http.errors import HTTPError
+from porch.http.errors import ClientDisconnected, HTTPError
 from porch.http.headers import HeaderBlock, parse_quality_list
+from porch.http.logsafe import log_safe
 from porch.http.native import RawHeaders, RequestHead
 from porch.http.native import Response as NativeResponse
 from porch.http.status import reason_phrase
 from porch.web.responses import encode_json
+
+if TYPE_CHECKING:
+    from porch.web.app import App
+    from porch.web.request import Request
+
+logger = logging.getLogger("porch.error")
 
 _JSON = HeaderBlock([(b"content-type", b"application/json")])
 _HTML = HeaderBlock([(b"content-type", b"text/html; charset=utf-8")])
@@ -64,3 +74,77 @@ def error_page(
     if headers:
         return NativeResponse(status, base + headers, body)
     return NativeResponse(status, base, body)
+
+
+# Error dispatch: an exception raised while answering becomes a response.
+
+
+async def error_response(app: "App", request: "Request", exc: Exception) -> NativeResponse:
+    """The answer to `exc`: the error handler the request's routers have for it (innermost
+    first; by status, then by exception class), else the default page; never raises."""
+    hooks = request.hooks if request.hooks is not None else app.table.hooks
+    if isinstance(exc, HTTPError):
+        handler = hooks.handler_for(exc, exc.status)
+        if handler is None:
+            return error_page(request.head, exc.status, exc.detail, exc.headers)
+        return await _handled(app, handler, request, exc, exc.status, exc.headers)
+    handler = hooks.handler_for(exc, None)
+    if handler is not None:
+        return await _handled(app, handler, request, exc, None, None)
+    if isinstance(exc, ClientDisconnected):
+        # Nobody is left to read an answer, and nothing went wrong here: no error logged.
+        return error_page(request.head, 400, "Client disconnected")
+    handler = hooks.handler_for(exc, 500)
+    if handler is None:
+        return failure(app, request, exc)
+    log_exception(request, exc)
+    return await _handled(app, handler, request, exc, 500, None)
+
+
+async def _handled(
+    app: "App",
+    handler: Callable[..., Any],
+    request: "Request",
+    exc: Exception,
+    status: int | None,
+    headers: RawHeaders | None,
+) -> NativeResponse:
+    """An error handler's answer. A bare body it returns takes the status it handles (a 404
+    page is a 404); a Response or (body, status) says its own."""
+    from porch.web.handlers import call_hook, make_response, to_native
+    from porch.web.responses import Response
+
+    try:
+        value = await call_hook(handler, request, exc)
+        if status is None:
+            return to_native(value, request)
+        response = make_response(value, request)
+        if not isinstance(value, (Response, NativeResponse, tuple)):
+            response.status = status
+        raw = response.headers.raw
+        for name, text in headers or ():
+            if not any(item == name for item, _ in raw):
+                raw.append((name, text))  # Allow of a 405, WWW-Authenticate of a 401...
+        return response.finish(request)
+    except HTTPError as error:
+        return error_page(request.head, error.status, error.detail, error.headers)
+    except Exception as second:
+        return failure(app, request, second)
+
+
+def failure(app: "App", request: "Request", exc: BaseException) -> NativeResponse:
+    """The 500 of an unhandled exception: logged; a traceback page only in debug mode."""
+    log_exception(request, exc)
+    if app.debug:
+        from porch.web.debug import is_local_request
+
+        if is_local_request(request):
+            return app.debug_lock.failure_page(request, exc)
+    return error_page(request.head, 500)
+
+
+def log_exception(request: "Request", exc: BaseException) -> None:
+    """Log an exception raised while answering `request`, with its traceback."""
+    logger.error(
+        "Exception in %s %s", log_safe(request.method), log_safe(request.path), exc_info=exc
+    )

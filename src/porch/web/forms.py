@@ -5,19 +5,18 @@ that is not a form gets 415, a malformed one 400, and a form past the limits 413
 """
 
 import asyncio
-import inspect
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
 from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from porch.http.errors import HTTPError
-from porch.http.native import FileRegion
 from porch.http.native import Response as NativeResponse
 from porch.web.datastructures import Headers, MultiDict
+from porch.web.responses import when_sent
 
 if TYPE_CHECKING:
     from porch.web.request import Request
@@ -101,43 +100,10 @@ class FormData(MultiDict):
 
 
 def close_uploads_after(response: NativeResponse, form: FormData) -> NativeResponse:
-    """`response`, with the form's uploads closed once it is sent (at once for a whole body)."""
+    """`response`, with the form's uploads closed once it is sent."""
     if not form.files_list:
         return response
-    body = response.body
-    if isinstance(body, (bytes, FileRegion)):
-        form.close_files()
-        return response
-    return NativeResponse(response.status, response.headers, _ClosingBody(body, form))
-
-
-class _ClosingBody:
-    """A streamed body that closes a form's uploads when the server closes it."""
-
-    __slots__ = ("_body", "_form")
-
-    def __init__(self, body: Iterable[bytes] | AsyncIterable[bytes], form: FormData) -> None:
-        self._body = body
-        self._form = form
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        body = self._body
-        if isinstance(body, AsyncIterable):
-            async for chunk in body:
-                yield chunk
-        else:
-            for chunk in body:
-                yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            close: Any = getattr(self._body, "aclose", None) or getattr(self._body, "close", None)
-            if close is not None:
-                result = close()
-                if inspect.isawaitable(result):
-                    await result
-        finally:
-            self._form.close_files()
+    return when_sent(response, form.close_files)
 
 
 async def parse_form(request: "Request") -> FormData:

@@ -42,10 +42,19 @@ NO_CONTENT = NativeResponse(204, HeaderBlock([]), b"")
 class Handler:
     """A route's endpoint with its arguments worked out."""
 
-    __slots__ = ("endpoint", "has_args", "is_async", "name", "path_args", "wants_request")
+    __slots__ = (
+        "endpoint",
+        "has_args",
+        "is_async",
+        "name",
+        "path_args",
+        "path_params",
+        "wants_request",
+    )
 
-    def __init__(self, endpoint: Callable[..., Any], path_params: set[str]) -> None:
+    def __init__(self, endpoint: Callable[..., Any], path_params: frozenset[str]) -> None:
         self.endpoint = endpoint
+        self.path_params = path_params  # the route's, which it was compiled against
         self.name = getattr(endpoint, "__qualname__", repr(endpoint))
         target = endpoint.func if isinstance(endpoint, functools.partial) else endpoint
         call = getattr(target, "__call__", None)  # noqa: B004 - callable objects count too
@@ -102,6 +111,14 @@ class Handler:
             )
         finally:
             request.close()
+
+
+async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
+    """Call a sync or async hook (or error handler) and return what it returns."""
+    value = hook(*args)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
 
 
 def to_native(value: Any, request: Request) -> NativeResponse:

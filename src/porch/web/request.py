@@ -25,6 +25,8 @@ from porch.web.datastructures import Headers, MultiDict
 if TYPE_CHECKING:
     from porch.web.app import App
     from porch.web.forms import FormData
+    from porch.web.router import Hooks
+    from porch.web.routing import Route
 
 
 class Request:
@@ -41,8 +43,10 @@ class Request:
         "_state",
         "app",
         "head",
+        "hooks",
         "loop",
         "path_params",
+        "route",
     )
 
     def __init__(
@@ -56,6 +60,8 @@ class Request:
         self._reader = reader
         self.app = app
         self.path_params = path_params if path_params is not None else {}
+        self.route: Route | None = None  # the route that answers, once routing found it
+        self.hooks: Hooks | None = None  # what runs around the answer (see porch.web.router)
         self.loop: asyncio.AbstractEventLoop | None = None  # set where a sync handler needs it
         self._query: MultiDict | None = None
         self._headers: Headers | None = None

@@ -6,9 +6,10 @@ decided: the Secure flag of cookies on HTTPS, and the conditional and range hand
 """
 
 import asyncio
+import inspect
 import os
 import stat
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_to_bytes
@@ -18,7 +19,7 @@ import msgspec
 from porch.http.cookies import format_set_cookie
 from porch.http.errors import HTTPError
 from porch.http.headers import HeaderBlock
-from porch.http.native import Body
+from porch.http.native import Body, FileRegion
 from porch.http.native import Response as NativeResponse
 from porch.web.datastructures import MutableHeaders
 
@@ -377,3 +378,45 @@ class FileResponse(Response):
 def redirect(url: str, status: int = 302) -> RedirectResponse:
     """A redirect to `url`."""
     return RedirectResponse(url, status)
+
+
+def when_sent(response: NativeResponse, callback: Callable[[], object]) -> NativeResponse:
+    """`response`, with `callback()` run once the server has it: on the loop's next turn for a
+    body known whole (the server writes it in the step that receives it), or when the server
+    closes a streamed body."""
+    body = response.body
+    if isinstance(body, (bytes, FileRegion)):
+        asyncio.get_running_loop().call_soon(callback)
+        return response
+    return NativeResponse(response.status, response.headers, _NotifyingBody(body, callback))
+
+
+class _NotifyingBody:
+    """A streamed body that runs a callback when the server closes it."""
+
+    __slots__ = ("_body", "_callback")
+
+    def __init__(
+        self, body: Iterable[bytes] | AsyncIterable[bytes], callback: Callable[[], object]
+    ) -> None:
+        self._body = body
+        self._callback = callback
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        body = self._body
+        if isinstance(body, AsyncIterable):
+            async for chunk in body:
+                yield chunk
+        else:
+            for chunk in body:
+                yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            close: Any = getattr(self._body, "aclose", None) or getattr(self._body, "close", None)
+            if close is not None:
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
+        finally:
+            self._callback()

@@ -119,17 +119,39 @@ class RouteError(Exception):
     """A route that cannot be added (bad template, clashing name) or a URL that cannot be built."""
 
 
+def _option(default: Any) -> Any:
+    """A field a route takes as a keyword of `@router.get(...)` (see Router.route)."""
+    return field(default=default, metadata={"option": True})
+
+
+# `response_model` not given: the endpoint's return annotation says it.
+FROM_ANNOTATION: Any = type("FromAnnotation", (), {"__repr__": lambda self: "FROM_ANNOTATION"})()
+
+
 @dataclass
 class Route:
-    """A path template, the methods it answers and the endpoint that answers them."""
+    """A path template, the methods it answers, the endpoint that answers them, and what the
+    route says of itself (for OpenAPI, the admin, permission checks)."""
 
     path: str
     endpoint: Callable[..., Any]
     methods: frozenset[str]
     name: str
-    # Filled in when the route is compiled into a table.
-    segments: list[str | tuple[str, Converter]] = field(default_factory=list, repr=False)
+    status: int | None = _option(None)  # of a successful answer (201...), when not the usual
+    tags: tuple[str, ...] = _option(())
+    summary: str | None = _option(None)
+    description: str | None = _option(None)
+    response_model: Any = _option(FROM_ANNOTATION)  # noqa: RUF009 - a sentinel, shared
+    dependencies: tuple[Any, ...] = _option(())  # run before the handler, values unused
+    deprecated: bool = _option(False)
+    include_in_schema: bool = _option(True)
+    operation_id: str | None = _option(None)
+    # Filled in when the route is added (handler) and served (the rest).
     handler: Any = field(default=None, repr=False)
+    hooks: Any = field(default=None, repr=False)
+    # PERF: an async handler with nothing around it, which the App awaits directly.
+    direct: bool = field(default=False, repr=False)
+    segments: list[str | tuple[str, Converter]] = field(default_factory=list, repr=False)
 
     def url_path(self, params: dict[str, Any]) -> str:
         """The path of this route for `params` (each quoted); RouteError if one is missing."""
@@ -144,6 +166,11 @@ class Route:
             safe = "/" if isinstance(converter, PathConverter) else ""
             parts.append(quote(converter.to_url(params[name]), safe=safe))
         return "/" + "/".join(parts) if parts else "/"
+
+
+def template_parameters(path: str) -> frozenset[str]:
+    """The names of a template's parameters (`/teams/<int:team_id>` -> {"team_id"})."""
+    return frozenset(match.group("name") for match in _PARAMETER.finditer(path))
 
 
 def parse_template(
@@ -205,7 +232,10 @@ class Match:
 class RouteTable:
     """All routes of an application, compiled for matching and URL building."""
 
-    def __init__(self) -> None:
+    def __init__(self, hooks: Any = None) -> None:
+        # The hooks of the paths no router prefix covers (the App's); see hooks_for.
+        self.hooks = hooks
+        self._prefixes: list[tuple[str, Any]] = []
         self.static: dict[str, dict[str, Route]] = {}
         self.root = _Node()
         self.by_name: dict[str, Route] = {}
@@ -325,6 +355,20 @@ class RouteTable:
                     continue
                 return methods, {**params, name: value}
         return None
+
+    def add_prefix(self, prefix: str, hooks: Any) -> None:
+        """Paths under `prefix` that match no route are answered with these hooks."""
+        if prefix:
+            self._prefixes.append((prefix, hooks))
+            self._prefixes.sort(key=lambda item: len(item[0]), reverse=True)
+
+    def hooks_for(self, path: str) -> Any:
+        """The hooks of the innermost router whose prefix covers `path` (which matched no
+        route): its 404, say, is that router's."""
+        for prefix, hooks in self._prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return hooks
+        return self.hooks
 
     def url_for(self, name: str, params: dict[str, Any]) -> str:
         """The path of the route `name` for `params`; parameters it does not take go to the
