@@ -5,6 +5,7 @@ from porch.web.app import App
 from porch.web.datastructures import Headers, MultiDict, MutableHeaders
 from porch.web.errors import abort
 from porch.web.forms import FormData, UploadFile
+from porch.web.params import Body, Cookie, Depends, File, Form, Header, Path, Query
 from porch.web.request import Request
 from porch.web.responses import (
     FileResponse,
@@ -17,23 +18,35 @@ from porch.web.responses import (
     redirect,
 )
 from porch.web.router import Router
+from porch.web.settings import Secret, Settings, SettingsError
 from porch.web.templates import render
 
 __all__ = [
     "App",
+    "Body",
+    "Cookie",
+    "Depends",
+    "File",
     "FileResponse",
+    "Form",
     "FormData",
     "HTMLResponse",
     "HTTPError",
+    "Header",
     "Headers",
     "JSONResponse",
     "MultiDict",
     "MutableHeaders",
+    "Path",
     "PlainTextResponse",
+    "Query",
     "RedirectResponse",
     "Request",
     "Response",
     "Router",
+    "Secret",
+    "Settings",
+    "SettingsError",
     "StreamingResponse",
     "UploadFile",
     "abort",

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,6 +43,7 @@ from porch.web.routing import (
     allowed_methods,
     local_location,
 )
+from porch.web.settings import Settings
 from porch.web.templates import make_environment
 
 if TYPE_CHECKING:
@@ -71,8 +72,15 @@ class App(Router):
         threads: int = 40,
         eager: bool = True,
         max_body_size: int | None = 10 * 1024 * 1024,
+        settings: type[Settings] | Settings | None = None,
+        dependencies: Sequence[Any] = (),
+        title: str = "Porch application",
+        version: str = "0.1.0",
+        description: str | None = None,
+        openapi_url: str | None = "/openapi.json",
+        docs_url: str | None = "/docs",
     ) -> None:
-        super().__init__()
+        super().__init__(dependencies=dependencies)
         self.import_name = import_name
         # On porch's server, a handler's first step runs at once, without a task of its own
         # (see docs/framework.md); eager=False gives every request a task from the start.
@@ -80,6 +88,19 @@ class App(Router):
         # None: as `porch run --debug` (PORCH_DEBUG) says; off otherwise.
         self.debug = debug if debug is not None else _env_flag("PORCH_DEBUG")
         self.root_folder = _module_folder(import_name)
+        # The application's settings, read now: a bad value stops it here, naming the
+        # variable. A Settings class is read from the environment and the .env beside the app.
+        if isinstance(settings, type):
+            settings = settings.load(env_file=os.path.join(self.root_folder, ".env"))
+        self.settings: Settings = settings if settings is not None else Settings()
+        # Replacements for dependencies, in tests: `app.dependency_overrides[real] = fake`.
+        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
+        # What the OpenAPI document says of the application, and where it and its page are.
+        self.title = title
+        self.version = version
+        self.description = description
+        self.openapi_url = openapi_url
+        self.docs_url = docs_url
         self.template_folder = os.path.join(self.root_folder, template_folder)
         self.static_url_path = static_url_path.rstrip("/")
         self.state = SimpleNamespace()
@@ -234,14 +255,9 @@ class App(Router):
         try:
             target = self._route_or_unlock(request) if self.debug else self._route(request)
             if target.__class__ is Route and target.direct:
-                # PERF: the usual request (an async handler, no hooks) is awaited here: no
-                # coroutine of ours between the server and the endpoint.
-                handler = target.handler
-                endpoint = handler.endpoint
-                if handler.has_args:
-                    value = await endpoint(**handler.arguments(request))
-                else:
-                    value = await endpoint()
+                # PERF: the usual request (no hooks) is answered here: for a plain async
+                # handler, no coroutine of ours between the server and the endpoint.
+                value = await target.handler.invoke(request, self.executor)
                 response = to_native(value, request)
             else:
                 response = await self._around(request, target)

@@ -13,6 +13,7 @@ from porch.http.native import RawHeaders, RequestHead
 from porch.http.native import Response as NativeResponse
 from porch.http.status import reason_phrase
 from porch.web.responses import encode_json
+from porch.web.validation import ProblemError, problem_response
 
 if TYPE_CHECKING:
     from porch.web.app import App
@@ -86,6 +87,8 @@ async def error_response(app: "App", request: "Request", exc: Exception) -> Nati
     if isinstance(exc, HTTPError):
         handler = hooks.handler_for(exc, exc.status)
         if handler is None:
+            if isinstance(exc, ProblemError):  # a typed API's: problem details, always JSON
+                return problem_response(exc)
             return error_page(request.head, exc.status, exc.detail, exc.headers)
         return await _handled(app, handler, request, exc, exc.status, exc.headers)
     handler = hooks.handler_for(exc, None)

@@ -1,12 +1,12 @@
-"""Calling handlers: which arguments they take, and what their return values become.
-
-A handler's signature is read once, when its route is added: a parameter named `request` (or
-annotated `Request`) gets the request, one named like a path parameter gets its converted value,
-and one with a default is left to it. Anything else is an error at once, not at request time.
+"""Calling handlers: their arguments, worked out once (porch.web.signature) and solved per
+request (porch.web.dependencies), and what their return values become.
 
 Return values: `str` is HTML, `bytes` application/octet-stream, dict/list/dataclass/msgspec
 struct JSON, a `Response` itself, `(body, status)`, `(body, headers)` or `(body, status,
-headers)`, `None` 204.
+headers)`, `None` 204. A route's response model (its handler's return annotation, when that
+holds a Struct, dataclass or TypedDict) converts what the handler returns into exactly the
+declared fields first (`from_attributes`: ORM objects too); a route's `status` is the status
+of what the handler returns unless it says its own.
 """
 
 import asyncio
@@ -14,8 +14,9 @@ import contextvars
 import dataclasses
 import functools
 import inspect
+import logging
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from typing import Any
 
@@ -23,6 +24,7 @@ import msgspec
 
 from porch.http.headers import HeaderBlock
 from porch.http.native import Response as NativeResponse
+from porch.web.dependencies import Solver
 from porch.web.request import Request
 from porch.web.responses import (
     HTMLResponse,
@@ -30,7 +32,16 @@ from porch.web.responses import (
     Response,
     encode_json,
 )
-from porch.web.routing import RouteError
+from porch.web.routing import FROM_ANNOTATION, RouteError
+from porch.web.signature import (
+    SignatureError,
+    bare,
+    compile_signature,
+    is_async_callable,
+    strip_optional,
+)
+
+logger = logging.getLogger("porch.error")
 
 # PERF: the headers of the common answers, checked and encoded once for all responses.
 HTML_HEADERS = HeaderBlock([(b"content-type", b"text/html; charset=utf-8")])
@@ -40,7 +51,7 @@ NO_CONTENT = NativeResponse(204, HeaderBlock([]), b"")
 
 
 class Handler:
-    """A route's endpoint with its arguments worked out."""
+    """A route's endpoint with its arguments and response model worked out."""
 
     __slots__ = (
         "endpoint",
@@ -49,59 +60,107 @@ class Handler:
         "name",
         "path_args",
         "path_params",
+        "plain",
+        "response_model",
+        "signature",
+        "status",
         "wants_request",
     )
 
-    def __init__(self, endpoint: Callable[..., Any], path_params: frozenset[str]) -> None:
+    def __init__(
+        self,
+        endpoint: Callable[..., Any],
+        path_params: frozenset[str],
+        *,
+        response_model: Any = FROM_ANNOTATION,
+        status: int | None = None,
+        dependencies: tuple[Any, ...] = (),
+    ) -> None:
         self.endpoint = endpoint
         self.path_params = path_params  # the route's, which it was compiled against
         self.name = getattr(endpoint, "__qualname__", repr(endpoint))
-        target = endpoint.func if isinstance(endpoint, functools.partial) else endpoint
-        call = getattr(target, "__call__", None)  # noqa: B004 - callable objects count too
-        self.is_async = inspect.iscoroutinefunction(target) or (
-            not inspect.isfunction(target) and inspect.iscoroutinefunction(call)
-        )
-        self.wants_request: str | None = None
-        path_args: list[str] = []
+        self.is_async = is_async_callable(endpoint)
         try:
-            hints = typing.get_type_hints(target)
-        except Exception:
-            hints = {}
-        for parameter in inspect.signature(endpoint).parameters.values():
-            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                continue
-            if parameter.name == "request" or hints.get(parameter.name) is Request:
-                self.wants_request = parameter.name
-            elif parameter.name in path_params:
-                path_args.append(parameter.name)
-            elif parameter.default is parameter.empty:
-                raise RouteError(
-                    f"{self.name}: parameter {parameter.name!r} is neither the request nor a "
-                    f"path parameter ({', '.join(sorted(path_params)) or 'none'}); give it a "
-                    "default or rename it"
-                )
-        self.path_args = tuple(path_args)
+            self.signature = compile_signature(endpoint, path_params, dependencies)
+        except SignatureError as exc:
+            raise RouteError(str(exc)) from None
+        self.response_model = _response_model(endpoint, response_model)
+        self.status = status
+        signature = self.signature
+        self.wants_request = signature.request
+        self.path_args = tuple(name for name, _ in signature.path)
         self.has_args = bool(self.path_args) or self.wants_request is not None
+        # PERF: nothing to read, validate or convert: the endpoint is called with at most the
+        # request and its path parameters, and its value taken as it is.
+        self.plain = signature.plain and self.response_model is None and status is None
 
     def arguments(self, request: Request) -> dict[str, Any]:
-        """The keyword arguments for one call."""
+        """The keyword arguments of a plain handler (the request, path parameters)."""
         params = request.path_params
         kwargs = {name: params[name] for name in self.path_args}
         if self.wants_request is not None:
             kwargs[self.wants_request] = request
         return kwargs
 
-    async def call(self, request: Request, executor: Executor | None) -> Any:
-        """Call the endpoint: on the loop if it is async, in a worker thread if not."""
-        if self.is_async:
-            return await self.endpoint(**self.arguments(request))
-        return await self.call_in_thread(request, executor)
+    def invoke(self, request: Request, executor: Executor | None) -> Awaitable[Any]:
+        """What the endpoint answers, to await. PERF: for a plain async handler, its own
+        coroutine: no coroutine of porch's between the server and the endpoint."""
+        if self.plain and self.is_async:
+            if self.has_args:
+                return self.endpoint(**self.arguments(request))  # type: ignore[no-any-return]
+            return self.endpoint()  # type: ignore[no-any-return]
+        return self.call(request, executor)
 
-    async def call_in_thread(self, request: Request, executor: Executor | None) -> Any:
+    async def call(self, request: Request, executor: Executor | None) -> Any:
+        """Call the endpoint: on the loop if it is async, in a worker thread if not; with its
+        arguments solved and its return value converted by the response model."""
+        if self.plain:
+            if self.is_async:
+                return await self.endpoint(**self.arguments(request))
+            return await self.call_in_thread(request, executor, self.arguments(request))
+        solver = Solver(request, executor)
+        try:
+            kwargs = await solver.arguments(self.signature)
+            if self.is_async:
+                value = await self.endpoint(**kwargs)
+            else:
+                value = await self.call_in_thread(request, executor, kwargs)
+            value = self.convert(value)
+        except BaseException as exc:
+            await solver.close(exc)
+            raise
+        if solver.cleanups:
+            await solver.close(None)
+        return value
+
+    def convert(self, value: Any) -> Any:
+        """A handler's value as the route answers it: through the response model, with the
+        route's status."""
+        if isinstance(value, (Response, NativeResponse, tuple)):
+            return value  # it says its own status and body
+        model = self.response_model
+        if model is not None and value.__class__ is not model:
+            try:
+                value = msgspec.convert(value, model, from_attributes=True)
+            except msgspec.ValidationError as exc:
+                raise RuntimeError(
+                    f"{self.name} returned what its response model "
+                    f"{_type_name(model)} does not hold: {exc}"
+                ) from None
+        if self.status is None:
+            return value
+        if value is None:
+            return Response(b"", self.status)
+        response = make_response(value)
+        response.status = self.status
+        return response
+
+    async def call_in_thread(
+        self, request: Request, executor: Executor | None, kwargs: dict[str, Any]
+    ) -> Any:
         """Call a `def` endpoint in a worker thread (the event loop is never blocked)."""
         # The body first, on the loop: a slow client must not hold a thread while it sends.
         await request.receive_whole()
-        kwargs = self.arguments(request) if self.has_args else {}
         loop = asyncio.get_running_loop()
         request.loop = loop
         context = contextvars.copy_context()
@@ -111,6 +170,37 @@ class Handler:
             )
         finally:
             request.close()
+
+
+def _response_model(endpoint: Callable[..., Any], given: Any) -> Any:
+    """The type a handler's values are converted to: `given`, else its return annotation when
+    that holds a Struct, dataclass or TypedDict (a dict, str or Response is sent as it is)."""
+    if given is not FROM_ANNOTATION:
+        return given
+    target = endpoint.func if isinstance(endpoint, functools.partial) else endpoint
+    try:
+        model = typing.get_type_hints(target, include_extras=True).get("return")
+    except Exception:
+        return None
+    return model if model is not None and _declares_fields(model) else None
+
+
+def _declares_fields(annotation: Any) -> bool:
+    """Whether a type is, or holds, a Struct, dataclass or TypedDict."""
+    inner = bare(strip_optional(bare(annotation)))
+    if isinstance(inner, type):
+        if issubclass(inner, (Response, NativeResponse)):
+            return False
+        return (
+            issubclass(inner, msgspec.Struct)
+            or dataclasses.is_dataclass(inner)
+            or typing.is_typeddict(inner)
+        )
+    return any(_declares_fields(arg) for arg in typing.get_args(inner))
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or repr(annotation)
 
 
 async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
@@ -177,6 +267,11 @@ def make_response(value: Any, request: Request | None = None) -> Response:
     if isinstance(value, (dict, list, msgspec.Struct)) or dataclasses.is_dataclass(value):
         return JSONResponse(value)
     raise TypeError(
-        f"a handler returned a {type(value).__name__}: return a str, bytes, dict, list, "
+        f"a handler returned {_a(type(value).__name__)}: return a str, bytes, dict, list, "
         "dataclass, Response, (body, status[, headers]) or None"
     )
+
+
+def _a(noun: str) -> str:
+    """`noun` with its indefinite article: "an int", "a float"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

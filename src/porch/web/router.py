@@ -110,7 +110,7 @@ class Router:
         options["dependencies"] = tuple(options.get("dependencies", ()))
         route = Route(path, endpoint, verbs, route_name, **options)
         # Compiled now: a parameter that nothing can give is an error here, naming it.
-        route.handler = Handler(endpoint, template_parameters(self.prefix + path))
+        route.handler = _compile(route, template_parameters(self.prefix + path), route.dependencies)
         self._routes.append(route)
         self._changed()
         return route
@@ -207,10 +207,11 @@ class Router:
                 hooks=hooks,
             )
             names = template_parameters(full_path)
-            if names != route.handler.path_params:
-                # An including router's prefix adds parameters: compiled again, with them.
-                served.handler = Handler(route.endpoint, names)
-            served.direct = served.handler.is_async and not hooks.before and not hooks.after
+            if names != route.handler.path_params or served.dependencies != route.dependencies:
+                # An including router adds parameters (its prefix) or dependencies: compiled
+                # again, with them.
+                served.handler = _compile(route, names, served.dependencies)
+            served.direct = not hooks.before and not hooks.after
             routes.append(served)
         yield base, hooks, routes
         for router, extra in self._included:
@@ -220,6 +221,16 @@ class Router:
 _ROUTE_OPTIONS = frozenset(
     field.name for field in dataclasses.fields(Route) if field.metadata.get("option")
 )
+
+
+def _compile(route: Route, path_params: frozenset[str], dependencies: tuple[Any, ...]) -> Handler:
+    return Handler(
+        route.endpoint,
+        path_params,
+        response_model=route.response_model,
+        status=route.status,
+        dependencies=dependencies,
+    )
 
 
 def _check_options(options: dict[str, Any]) -> None:

@@ -149,7 +149,7 @@ class Route:
     # Filled in when the route is added (handler) and served (the rest).
     handler: Any = field(default=None, repr=False)
     hooks: Any = field(default=None, repr=False)
-    # PERF: an async handler with nothing around it, which the App awaits directly.
+    # PERF: no hook around the handler: the App awaits it directly.
     direct: bool = field(default=False, repr=False)
     segments: list[str | tuple[str, Converter]] = field(default_factory=list, repr=False)
 
