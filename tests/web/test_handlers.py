@@ -225,7 +225,9 @@ def returns_app() -> App:
         "none": None,
         "bytearray": bytearray(b"ab"),
         "native": NativeResponse(207, [(b"content-type", b"text/x-custom")], b"native"),
-        "bad-type": 3.5,
+        "bad-type": 1j,
+        "number": 3.5,
+        "bool": True,
         "bad-tuple": ("a", 200, {}, "extra"),
         "bad-status": ("a", "not a number"),
         "set": {1, 2},
@@ -325,8 +327,18 @@ def test_bad_return_type_is_a_clear_500_logged(
 
 
 def test_bad_return_type_names_the_type_and_the_choices() -> None:
-    with pytest.raises(TypeError, match="returned a float: return a str, bytes, dict"):
-        make_response(3.5)
+    with pytest.raises(TypeError, match="returned a complex: return a str, bytes, dict"):
+        make_response(1j)
+    with pytest.raises(TypeError, match="returned an object: "):
+        make_response(object())
+
+
+def test_numbers_and_bools_are_json(client_for: Client) -> None:
+    client = client_for(returns_app())
+    for target, expected in (("/number", 3.5), ("/bool", True)):
+        response = client.get(target)
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == expected
 
 
 def test_after_request_sees_a_response_object_for_each_kind(client_for: Client) -> None:
@@ -379,3 +391,91 @@ def test_body_and_headers_tuple_as_flask_allows(client_for: Client) -> None:
     assert (response.status_code, response.text, response.headers["x-a"]) == (200, "body", "1")
     response = client.get("/list")
     assert (response.status_code, response.json(), response.headers["x-b"]) == (200, {"k": 1}, "2")
+
+
+# Response models and route statuses.
+
+
+class ItemOut(msgspec.Struct):
+    name: str
+    price: float
+
+
+class Account:
+    """An ORM-like object: attributes, one of which must never be sent."""
+
+    def __init__(self) -> None:
+        self.name = "ann"
+        self.price = 2.0
+        self.password_hash = "argon2id$secret"
+
+
+def models_app() -> App:
+    app = App(__name__)
+
+    @app.get("/object")
+    def from_object() -> ItemOut:
+        return Account()  # type: ignore[return-value]
+
+    @app.get("/dict")
+    async def from_dict() -> list[ItemOut]:
+        return [{"name": "a", "price": 1, "password_hash": "x"}]  # type: ignore[list-item]
+
+    @app.get("/same")
+    async def same() -> ItemOut:
+        return ItemOut("b", 3.0)
+
+    @app.get("/wrong")
+    async def wrong() -> ItemOut:
+        return {"name": "no price"}  # type: ignore[return-value]
+
+    @app.post("/created", status=201)
+    async def created() -> ItemOut:
+        return ItemOut("c", 1.0)
+
+    @app.post("/created-plain", status=201)
+    async def created_plain() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.delete("/gone", status=204)
+    async def gone() -> None:
+        return None
+
+    @app.post("/own-status", status=201)
+    async def own_status() -> ItemOut:
+        return JSONResponse({"name": "d", "price": 1}, 202)  # type: ignore[return-value]
+
+    @app.get("/explicit", response_model=list[ItemOut])
+    async def explicit() -> Any:
+        return [Account()]
+
+    return app
+
+
+def test_response_models_send_exactly_the_declared_fields(client_for: Client) -> None:
+    client = client_for(models_app())
+    # No password hash leaks through a forgotten field.
+    assert client.get("/object").json() == {"name": "ann", "price": 2.0}
+    assert client.get("/dict").json() == [{"name": "a", "price": 1.0}]
+    assert client.get("/same").json() == {"name": "b", "price": 3.0}
+    assert client.get("/explicit").json() == [{"name": "ann", "price": 2.0}]
+
+
+def test_a_value_the_model_cannot_hold_is_a_logged_500(
+    client_for: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="porch.error"):
+        response = client_for(models_app()).get("/wrong")
+    assert response.status_code == 500
+    assert "price" not in response.text
+    assert any("does not hold" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+def test_route_status(client_for: Client) -> None:
+    client = client_for(models_app())
+    created = client.post("/created")
+    assert (created.status_code, created.json()) == (201, {"name": "c", "price": 1.0})
+    assert client.post("/created-plain").status_code == 201
+    gone = client.delete("/gone")
+    assert (gone.status_code, gone.content) == (204, b"")
+    assert client.post("/own-status").status_code == 202  # a Response says its own

@@ -197,9 +197,11 @@ class Solver:
         if dependency.generator:
             generator = function(**kwargs)
             if dependency.is_async:
-                value = await generator.__anext__()
+                value = await anext(generator, _NOTHING)
             else:
-                value = await self._in_thread(next, generator)
+                value = await self._in_thread(next, generator, _NOTHING)
+            if value is _NOTHING:
+                raise RuntimeError(f"the dependency {function!r} did not yield a value")
             self.cleanups.append(generator)
         elif dependency.is_async:
             value = await function(**kwargs)
@@ -226,23 +228,45 @@ class Solver:
             current = raised or error
             try:
                 if hasattr(generator, "__anext__"):
-                    if current is None:
-                        await generator.__anext__()
-                    else:
-                        await generator.athrow(current)
-                elif current is None:
-                    await self._in_thread(next, generator)
+                    finished = await _finish_async(generator, current)
                 else:
-                    await self._in_thread(generator.throw, current)
-            except (StopAsyncIteration, StopIteration):
-                continue
+                    finished = await self._in_thread(_finish, generator, current)
             except BaseException as exc:
                 if exc is not current:
                     raised = exc
                 continue
-            raised = RuntimeError(f"the dependency {generator!r} yielded more than once")
+            if not finished:
+                raised = RuntimeError(f"the dependency {generator!r} yielded more than once")
         if raised is not None:
             raise raised
+
+
+_NOTHING: Any = object()  # what a generator gave when it gave nothing
+
+
+def _finish(generator: Any, error: BaseException | None) -> bool:
+    """Run a generator's code after its `yield` (`error` thrown in); whether it ended there.
+    (StopIteration may not cross from a worker thread into a future: it stops here.)"""
+    try:
+        if error is None:
+            next(generator)
+        else:
+            generator.throw(error)
+    except StopIteration:
+        return True
+    return False
+
+
+async def _finish_async(generator: Any, error: BaseException | None) -> bool:
+    """`_finish` for an async generator."""
+    try:
+        if error is None:
+            await anext(generator)
+        else:
+            await generator.athrow(error)
+    except StopAsyncIteration:
+        return True
+    return False
 
 
 def is_json(content_type: bytes) -> bool:

@@ -2,7 +2,7 @@
 request (porch.web.dependencies), and what their return values become.
 
 Return values: `str` is HTML, `bytes` application/octet-stream, dict/list/dataclass/msgspec
-struct JSON, a `Response` itself, `(body, status)`, `(body, headers)` or `(body, status,
+struct/number/bool JSON, a `Response` itself, `(body, status)`, `(body, headers)` or `(body, status,
 headers)`, `None` 204. A route's response model (its handler's return annotation, when that
 holds a Struct, dataclass or TypedDict) converts what the handler returns into exactly the
 declared fields first (`from_attributes`: ORM objects too); a route's `status` is the status
@@ -264,11 +264,14 @@ def make_response(value: Any, request: Request | None = None) -> Response:
     render = getattr(value, "__porch_response__", None)
     if render is not None:  # render(): a template to be rendered with the request
         return make_response(render(request), request)
-    if isinstance(value, (dict, list, msgspec.Struct)) or dataclasses.is_dataclass(value):
+    if (
+        isinstance(value, (dict, list, int, float, msgspec.Struct))  # a bool is an int
+        or dataclasses.is_dataclass(value)
+    ):
         return JSONResponse(value)
     raise TypeError(
         f"a handler returned {_a(type(value).__name__)}: return a str, bytes, dict, list, "
-        "dataclass, Response, (body, status[, headers]) or None"
+        "number, dataclass, Struct, Response, (body, status[, headers]) or None"
     )
 
 

@@ -59,6 +59,8 @@ class Secret(Generic[T]):
 def _decode(kind: Any, value: Any) -> Any:
     """msgspec's hook for the types it does not know: Secret[T]."""
     if kind is Secret or typing.get_origin(kind) is Secret:
+        if isinstance(value, Secret):
+            return value
         args = typing.get_args(kind)
         inner = args[0] if args else str
         return Secret(msgspec.convert(value, inner, strict=False, dec_hook=_decode))

@@ -23,7 +23,8 @@ Location = list[str | int]
 # msgspec's messages: "Expected `int` >= 1 - at `$.limit`", "Object missing required field
 # `name` - at `$.team`".
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+# A step: `.name`, `[2]`, or `[...]` (a key of a dict, which msgspec does not name).
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[(\.\.\.)\]")
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]*)`")
 _CONSTRAINT = re.compile(r"[<>]=?|length|match|multiple of|tz|timezone")
 
@@ -61,8 +62,8 @@ def from_msgspec(exc: msgspec.ValidationError, location: Location) -> dict[str, 
     at = _AT.search(message)
     if at is not None:
         message = message[: at.start()]
-        for name, index in _STEP.findall(at.group("path")):
-            where.append(int(index) if index else name)
+        for name, index, key in _STEP.findall(at.group("path")):
+            where.append(int(index) if index else name or key)
     absent = _MISSING.match(message)
     if absent is not None:
         return missing([*where, absent.group("name")])
