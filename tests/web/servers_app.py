@@ -1,7 +1,11 @@
 """The small application tests/web/test_servers.py serves with porch, uvicorn, hypercorn and
 granian: the same App, unmodified, under each."""
 
-from porch import App, Request, Response
+from typing import Annotated
+
+import msgspec
+
+from porch import App, Depends, Header, Query, Request, Response
 
 # A smaller body limit than the default 10 MiB, so that the tests past it stay quick.
 BODY_LIMIT = 2 * 1024 * 1024
@@ -92,3 +96,32 @@ def sync_size(request: Request) -> str:
 @app.post("/json")
 async def json_body(request: Request) -> dict[str, object]:
     return {"type": type(await request.json()).__name__}
+
+
+# A typed API: the same validation and answers under every server.
+
+
+class Line(msgspec.Struct):
+    sku: Annotated[str, msgspec.Meta(min_length=3)]
+    quantity: Annotated[int, msgspec.Meta(gt=0)]
+
+
+class Order(msgspec.Struct):
+    customer: str
+    lines: list[Line]
+
+
+async def paging(page: Annotated[int, Query(ge=1)] = 1) -> int:
+    return page
+
+
+@app.post("/orders", status=201)
+async def create_order(order: Order, x_shop: Annotated[str, Header()]) -> Order:
+    return Order(f"{order.customer}@{x_shop}", order.lines)
+
+
+@app.get("/orders")
+def list_orders(
+    page: Annotated[int, Depends(paging)], limit: Annotated[int, Query(le=50)] = 10
+) -> dict[str, int]:
+    return {"page": page, "limit": limit}

@@ -274,3 +274,23 @@ def test_slow_bodies_hold_no_thread(server: tuple[str, str], client: httpx.Clien
     finally:
         for sock in sockets:
             sock.close()
+
+
+def test_typed_api(client: httpx.Client) -> None:
+    order = {"customer": "ann", "lines": [{"sku": "abc", "quantity": 2}]}
+    created = client.post("/orders", json=order, headers={"X-Shop": "main"})
+    assert created.status_code == 201
+    assert created.json() == {"customer": "ann@main", "lines": [{"sku": "abc", "quantity": 2}]}
+    invalid = client.post(
+        "/orders",
+        json={"customer": "ann", "lines": [{"sku": "ab", "quantity": 0}]},
+        headers={"X-Shop": "main"},
+    )
+    assert invalid.status_code == 422
+    assert invalid.headers["content-type"] == "application/problem+json"
+    assert [error["loc"] for error in invalid.json()["errors"]] == [["body", "lines", 0, "sku"]]
+    not_json = client.post("/orders", content=b"{}", headers={"X-Shop": "m"})
+    assert not_json.status_code == 415
+    assert client.get("/orders?page=2&limit=5").json() == {"page": 2, "limit": 5}
+    errors = client.get("/orders?page=0&limit=99").json()["errors"]
+    assert [error["loc"] for error in errors] == [["query", "page"], ["query", "limit"]]
