@@ -85,14 +85,16 @@ class App(Router):
         # On porch's server, a handler's first step runs at once, without a task of its own
         # (see docs/framework.md); eager=False gives every request a task from the start.
         self.eager = eager
-        # None: as `porch run --debug` (PORCH_DEBUG) says; off otherwise.
-        self.debug = debug if debug is not None else _env_flag("PORCH_DEBUG")
         self.root_folder = _module_folder(import_name)
         # The application's settings, read now: a bad value stops it here, naming the
         # variable. A Settings class is read from the environment and the .env beside the app.
         if isinstance(settings, type):
             settings = settings.load(env_file=os.path.join(self.root_folder, ".env"))
         self.settings: Settings = settings if settings is not None else Settings()
+        # None: as `porch run --debug` (PORCH_DEBUG) or the settings (DEBUG) say.
+        self.debug = (
+            debug if debug is not None else _env_flag("PORCH_DEBUG") or self.settings.debug
+        )
         # Replacements for dependencies, in tests: `app.dependency_overrides[real] = fake`.
         self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         # What the OpenAPI document says of the application, and where it and its page are.
@@ -198,6 +200,10 @@ class App(Router):
                 table.add_prefix(prefix, hooks)
                 for route in routes:
                     table.add(route, self.converters)
+            if self.openapi_url is not None:
+                from porch.web.docs import serve_docs
+
+                serve_docs(self, table)  # the OpenAPI document and the docs page
             self._table = table
         return table
 

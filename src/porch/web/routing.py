@@ -245,12 +245,14 @@ class RouteTable:
         self._memo: dict[str, tuple[dict[str, Route], dict[str, Any]]] = {}
         self._pure: set[int] = set()  # id() of the methods dicts whose routes may be memoized
 
-    def add(self, route: Route, converters: dict[str, Converter]) -> None:
-        """Add a route (its template parsed with `converters`)."""
+    def add(self, route: Route, converters: dict[str, Converter], listed: bool = True) -> None:
+        """Add a route (its template parsed with `converters`); one not `listed` is served but
+        left out of `routes` (porch's own: the OpenAPI document and the docs page)."""
         if route.name in self.by_name and self.by_name[route.name].endpoint is not route.endpoint:
             raise RouteError(f"two routes are named {route.name!r}")
         route.segments = parse_template(route.path, converters)
-        self.routes.append(route)
+        if listed:
+            self.routes.append(route)
         self.by_name.setdefault(route.name, route)
         if all(isinstance(segment, str) for segment in route.segments):
             key = route.url_path({})
