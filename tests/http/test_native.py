@@ -37,8 +37,10 @@ def test_file_region_closes_its_file():
     assert file.closed
 
 
-def test_http_error_defaults_to_reason_phrase():
+def test_http_error_detail_is_none_unless_given():
     error = HTTPError(404)
-    assert error.detail == "Not Found"
+    # An error handler can tell "no detail" from one; str() still says what the status means.
+    assert error.detail is None
     assert str(error) == "404 Not Found"
     assert HTTPError(400, "Bad JSON").detail == "Bad JSON"
+    assert str(HTTPError(400, "Bad JSON")) == "400 Bad JSON"

@@ -399,6 +399,15 @@ def test_http_error_becomes_its_status(handler: Handler) -> None:
     assert messages(records) == ""
 
 
+def test_http_error_without_detail_reads_its_reason_phrase() -> None:
+    def handler(head: RequestHead, body: Any) -> Response:
+        raise HTTPError(404)
+
+    responses, _ = parse_responses(exchange(handler, GET))
+    assert responses[0].status == 404
+    assert responses[0].body == b"404 Not Found\n"
+
+
 def fails_at_once(head: RequestHead, body: Any) -> Response:
     raise RuntimeError("secret-native")
 

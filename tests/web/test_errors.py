@@ -140,7 +140,7 @@ def test_unknown_path_error_page_is_json_when_preferred(client_for: Client) -> N
 
 def test_errorhandler_by_status(client_for: Client) -> None:
     app = raising_app()
-    seen: list[tuple[str, int, str]] = []
+    seen: list[tuple[str, int, str | None]] = []
 
     @app.errorhandler(404)
     def not_found(request: Request, error: HTTPError) -> str:
@@ -155,9 +155,30 @@ def test_errorhandler_by_status(client_for: Client) -> None:
     response = client.get("/nowhere")
     # A bare body takes the status it handles: a 404 page stays a 404.
     assert (response.status_code, response.text) == (404, "<h1>No such page</h1>")
-    assert seen == [("/nowhere", 404, "Not Found")]
+    assert seen == [("/nowhere", 404, None)]  # no detail was given
     response = client.get("/abort")
     assert (response.status_code, response.json()) == (451, {"why": "Members only"})
+
+
+def test_errorhandler_sees_no_detail_unless_one_was_given(client_for: Client) -> None:
+    app = raising_app()
+    seen: list[str | None] = []
+
+    @app.errorhandler(HTTPError)
+    def any_error(request: Request, error: HTTPError) -> str:
+        seen.append(error.detail)
+        return error.detail or f"({error.status} without detail)"
+
+    client = client_for(app)
+    assert client.get("/abort-default").text == "(418 without detail)"
+    assert client.get("/abort").text == "Members only"
+    assert seen == [None, "Members only"]
+
+
+def test_default_page_shows_the_phrase_without_detail(client_for: Client) -> None:
+    response = client_for(raising_app()).get("/abort-default", headers=JSON)
+    assert response.status_code == 418
+    assert response.json()["error"]["detail"].lower() == "i'm a teapot"
 
 
 def test_errorhandler_for_405_keeps_allow(client_for: Client) -> None:
@@ -357,7 +378,7 @@ def test_error_page_units() -> None:
 
 def test_http_error_and_response_objects() -> None:
     error = HTTPError(404)
-    assert (error.status, error.detail, str(error)) == (404, "Not Found", "404 Not Found")
+    assert (error.status, error.detail, str(error)) == (404, None, "404 Not Found")
     with pytest.raises(HTTPError) as caught:
         abort(400, "bad")
     assert caught.value.detail == "bad"

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from porch.http.headers import is_host
 from porch.testing import TestClient
 from porch.web import App
 from porch.web.middleware import TrustedHostMiddleware
@@ -88,9 +89,14 @@ def test_allowed(client: TestClient, host: str) -> None:
 def test_refused(client: TestClient, host: str) -> None:
     response = client.get("/where", headers={"host": host})
     assert response.status_code == 400
+    assert client.app.state.calls == 0
+    if client.path == "native" and not is_host(host.encode()):
+        # Not a Host value at all: porch's server (the test client's native path) refuses it
+        # before the application; under another server, the App itself does.
+        assert response.text == "400 Invalid Host header\n"
+        return
     assert "Invalid host header" in response.text
     assert response.headers["content-type"].startswith("text/html")
-    assert client.app.state.calls == 0
 
 
 def test_refusal_as_json(client: TestClient) -> None:

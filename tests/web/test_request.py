@@ -229,6 +229,46 @@ def test_sync_twins_in_an_async_handler_are_a_clear_error(
     assert any("request.sync is for `def` handlers" in str(e) for e in errors)
 
 
+@pytest.mark.parametrize(
+    ("method", "kind"),
+    [
+        ("body", "a coroutine"),
+        ("json", "a coroutine"),
+        ("form", "a coroutine"),
+        ("stream", "an async iterator"),
+    ],
+)
+def test_body_methods_not_awaited_in_a_def_handler_name_request_sync(
+    client_for: Client, caplog: pytest.LogCaptureFixture, method: str, kind: str
+) -> None:
+    # Without the check, request.form() in a def handler hands back a coroutine that is never
+    # awaited, and the handler fails further on with an AttributeError that says nothing.
+    app = App(__name__)
+
+    @app.post("/caught")
+    def caught(request: Request) -> str:
+        try:
+            getattr(request, method)()
+        except RuntimeError as error:
+            return str(error)
+        return "no error"
+
+    @app.post("/uncaught")
+    def uncaught(request: Request) -> str:
+        return str(getattr(request, method)())
+
+    client = client_for(app)
+    expected = (
+        f"request.{method}() is {kind}: in a `def` handler (it runs in a worker thread), "
+        f"use request.sync.{method}()"
+    )
+    assert client.post("/caught", data={"a": "1"}).text == expected
+    with caplog.at_level(logging.ERROR, logger="porch.error"):
+        assert client.post("/uncaught", data={"a": "1"}).status_code == 500
+    errors = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert [str(e) for e in errors] == [expected]
+
+
 def test_request_state_and_url_for(client_for: Client) -> None:
     app = App(__name__)
 

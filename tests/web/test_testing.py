@@ -1,15 +1,21 @@
 """The TestClient itself (porch/web/testing.py, public as porch.testing): httpx's arguments,
-cookies kept between calls, startup and shutdown as a context manager, on both paths."""
+cookies kept between calls, startup and shutdown as a context manager, on both paths; the
+native path through porch's own server, its framing read back as a client reads it."""
 
+import asyncio
 import contextlib
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from porch import App, Request, Response
+from porch import App, Request, Response, StreamingResponse
+from porch.http.native import RequestHead
+from porch.http.native import Response as NativeResponse
 from porch.server.static import StaticFiles
 from porch.testing import TestClient
 
@@ -309,3 +315,139 @@ def test_close_stops_the_event_loop_thread() -> None:
     assert portals() == before + 1
     client.close()
     assert portals() == before
+
+
+# The native path is porch's own server: what it writes is what the test reads.
+
+
+class Native:
+    """A native application from a plain function."""
+
+    def __init__(self, handler: Callable[[RequestHead, Any], Any]) -> None:
+        self.handler = handler
+
+    def __porch_http__(self, head: RequestHead, body: Any) -> Any:
+        return self.handler(head, body)
+
+
+def test_native_path_reads_the_servers_framing() -> None:
+    app = App(__name__)
+
+    @app.get("/whole")
+    def whole() -> str:
+        return "whole"
+
+    @app.get("/stream")
+    def stream() -> StreamingResponse:
+        return StreamingResponse(iter([b"one,", b"two"]))
+
+    with TestClient(app) as client:
+        response = client.get("/whole")
+        assert response.headers["content-length"] == "5"
+        # What porch's server adds to every answer; the old in-process copy had neither.
+        assert response.headers["server"] == "porch"
+        assert response.headers["date"].endswith(" GMT")
+        assert response.reason_phrase == "OK"
+        response = client.get("/stream")
+        assert response.content == b"one,two"
+        assert response.headers["transfer-encoding"] == "chunked"
+        assert "content-length" not in response.headers
+        response = client.head("/stream")
+        assert (response.status_code, response.content) == (200, b"")
+        assert "content-length" not in response.headers  # the stream never ran
+
+
+def test_native_path_reads_what_the_server_sends_not_what_the_app_returns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A body longer than the application's own Content-Length: the server sends no byte past
+    # it (and closes); the old copy of the framing handed the whole body to the test.
+    answer = NativeResponse(200, [(b"content-length", b"3")], b"hello")
+    client = TestClient(Native(lambda head, body: answer))
+    with caplog.at_level(logging.ERROR, logger="porch.error"):
+        response = client.get("/")
+    assert (response.content, response.headers["content-length"]) == (b"hel", "3")
+    assert "longer than its Content-Length" in caplog.text
+
+
+def test_native_path_body_cut_short_is_a_protocol_error(caplog: pytest.LogCaptureFixture) -> None:
+    # Shorter than its Content-Length: the server closes, and the client says what httpx says
+    # over a socket.
+    answer = NativeResponse(200, [(b"content-length", b"9")], iter([b"hello"]))
+    client = TestClient(Native(lambda head, body: answer))
+    with (
+        caplog.at_level(logging.ERROR, logger="porch.error"),
+        pytest.raises(httpx.RemoteProtocolError, match="cut short"),
+    ):
+        client.get("/")
+    assert "shorter than its Content-Length" in caplog.text
+
+
+def test_native_path_sends_http_1_1_bytes_through_the_servers_limits() -> None:
+    def echo(head: RequestHead, body: Any) -> NativeResponse:
+        text = f"{head.method} {head.target.decode()} HTTP/{head.http_version} {head.scheme}"
+        return NativeResponse(200, [], text.encode())
+
+    client = TestClient(Native(echo), base_url="https://example.org")
+    assert client.get("/a%20b?q=1").text == "GET /a%20b?q=1 HTTP/1.1 https"
+    # The request line passes the server's limit: the server answers, not the application.
+    response = client.get("/" + "a" * 9000)
+    assert (response.status_code, response.text) == (414, "414 Request line too long\n")
+
+
+def test_native_path_keep_alive_and_close() -> None:
+    client = TestClient(Native(lambda head, body: NativeResponse(200, [], b"ok")))
+    assert "connection" not in client.get("/").headers  # HTTP/1.1 keeps it open
+    assert client.get("/", headers={"connection": "close"}).headers["connection"] == "close"
+
+
+@pytest.mark.parametrize("when", ["before the first chunk", "mid-stream"])
+def test_native_app_failing_in_its_body_raises_in_the_test(
+    when: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        if when == "mid-stream":
+            yield b"half"
+            await asyncio.sleep(0)
+        raise RuntimeError(f"failed {when}")
+
+    client = TestClient(Native(lambda head, body: NativeResponse(200, [], chunks())))
+    with (
+        caplog.at_level(logging.ERROR, logger="porch.error"),
+        pytest.raises(RuntimeError, match=f"failed {when}"),
+    ):
+        client.get("/")
+    # The server logged it too, as under porch run.
+    assert "Exception in the application for GET /" in caplog.text
+
+
+def test_root_path(client_for: Client) -> None:
+    app = App(__name__)
+
+    @app.get("/where", name="where")
+    def where(request: Request) -> dict[str, str]:
+        return {
+            "root_path": request.root_path,
+            "path": request.path,
+            "url": request.url,
+            "url_for": request.url_for("where"),
+        }
+
+    assert client_for(app, root_path="/prefix/").get("/where").json() == {
+        "root_path": "/prefix",
+        "path": "/where",
+        "url": "http://testserver/prefix/where",
+        "url_for": "/prefix/where",
+    }
+
+
+def test_static_files_on_the_native_path(tmp_path: Path) -> None:
+    (tmp_path / "big.bin").write_bytes(b"x" * 300_000)
+    client = TestClient(StaticFiles(str(tmp_path)))
+    response = client.get("/big.bin")
+    assert (len(response.content), response.headers["content-length"]) == (300_000, "300000")
+    response = client.head("/big.bin")
+    assert (response.content, response.headers["content-length"]) == (b"", "300000")
+    response = client.get("/big.bin", headers={"range": "bytes=10-19"})
+    assert (response.status_code, response.content) == (206, b"x" * 10)
+    assert client.get("/missing").text == "404 Not Found\n"  # the server's own error answer

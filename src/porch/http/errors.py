@@ -13,12 +13,14 @@ class HTTPError(Exception):
         headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self.status = status
-        self.detail = detail if detail is not None else reason_phrase(status)
+        # None when none was given: an error handler can tell "no detail" from a detail, and
+        # whoever writes the answer falls back to the reason phrase.
+        self.detail = detail
         self.headers = headers or []
-        super().__init__(status, self.detail)
+        super().__init__(status, detail)
 
     def __str__(self) -> str:
-        return f"{self.status} {self.detail}"
+        return f"{self.status} {self.detail or reason_phrase(self.status)}"
 
 
 class ClientDisconnected(OSError):

@@ -127,7 +127,7 @@ def app_failed(cycle: Cycle, exc: BaseException) -> None:
             log_safe(head.path),
             exc_info=exc,
         )
-    cycle.fail()
+    cycle.fail(exc)
 
 
 class NoLifespan:

@@ -186,7 +186,9 @@ class RequestParser:
                     continue
             except httptools.HttpParserCallbackError as exc:
                 error = exc.__context__
-                self._fail(error if isinstance(error, ProtocolError) else ProtocolError(400))
+                if not isinstance(error, ProtocolError):
+                    error = ProtocolError(400, "Bad Request")
+                self._fail(error)
             except httptools.HttpParserInvalidMethodError:
                 self._fail(ProtocolError(400, "Unknown or invalid method"))
             except httptools.HttpParserError as exc:

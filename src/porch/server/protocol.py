@@ -304,7 +304,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _send_protocol_error(self, error: HTTPError) -> None:
         self._error = None
-        body = f"{error.status} {error.detail}\n".encode()
+        body = f"{error}\n".encode()  # "431 Request header fields too large"
         head, *_ = encode_response_head(
             error.status,
             [(b"content-type", b"text/plain; charset=utf-8")],

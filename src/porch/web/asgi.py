@@ -3,6 +3,7 @@ Response goes out as http.response.* messages. So the application's one dispatch
 both porch's native path and any ASGI server (uvicorn, granian, hypercorn)."""
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,8 @@ from porch.server.types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from porch.web.app import App
+
+logger = logging.getLogger("porch.error")
 
 FILE_CHUNK = 262144
 
@@ -148,6 +151,10 @@ async def lifespan(receive: Receive, send: Send, startup: Any, shutdown: Any) ->
         try:
             await startup()
         except BaseException as exc:
+            if isinstance(exc, Exception):
+                # Logged here, with its traceback: an ASGI server only gets the one-line
+                # message below (uvicorn and porch's server log it, TestClient raises with it).
+                logger.error("Exception in the application's startup", exc_info=exc)
             await send(
                 {"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"}
             )
@@ -160,6 +167,7 @@ async def lifespan(receive: Receive, send: Send, startup: Any, shutdown: Any) ->
         try:
             await shutdown()
         except Exception as exc:
+            logger.error("Exception in the application's shutdown", exc_info=exc)
             await send(
                 {"type": "lifespan.shutdown.failed", "message": f"{type(exc).__name__}: {exc}"}
             )

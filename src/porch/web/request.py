@@ -11,7 +11,8 @@ says so, else as soon as that much has arrived.
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from asyncio import _get_running_loop
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -167,10 +168,36 @@ class Request:
             raise RuntimeError("url_for needs the request's application")
         return self.root_path + self.app.url_for(name, **params)
 
-    # The body.
+    # The body. PERF: each method is a plain one that hands out the coroutine doing the work
+    # (no coroutine around a coroutine); it first checks that it is not in a def handler's
+    # worker thread, where the coroutine would never be awaited (one attribute load when no
+    # thread has run for the request).
 
-    async def body(self) -> bytes:
+    def body(self) -> Coroutine[Any, Any, bytes]:
         """The whole body."""
+        if self.loop is not None and _get_running_loop() is None:
+            raise _in_thread("body")
+        return self._read_body()
+
+    def stream(self) -> AsyncIterator[bytes]:
+        """The body, chunk by chunk as it arrives (once; or the whole body if already read)."""
+        if self.loop is not None and _get_running_loop() is None:
+            raise _in_thread("stream")
+        return self._stream()
+
+    def json(self) -> Coroutine[Any, Any, Any]:
+        """The body parsed as JSON; 400 if it is not JSON."""
+        if self.loop is not None and _get_running_loop() is None:
+            raise _in_thread("json")
+        return self._read_json()
+
+    def form(self) -> "Coroutine[Any, Any, FormData]":
+        """The form fields and files (urlencoded or multipart); 400 or 415 if it is neither."""
+        if self.loop is not None and _get_running_loop() is None:
+            raise _in_thread("form")
+        return self._read_form()
+
+    async def _read_body(self) -> bytes:
         body = self._body
         if body is None:
             limit = self.app.max_body_size if self.app is not None else None
@@ -187,8 +214,7 @@ class Request:
             )
         return body
 
-    async def stream(self) -> AsyncIterator[bytes]:
-        """The body, chunk by chunk as it arrives (once; or the whole body if already read)."""
+    async def _stream(self) -> AsyncIterator[bytes]:
         body = self._body
         if body is None:
             # PERF: marked in `_body`, not in an attribute of its own each request would set.
@@ -201,10 +227,9 @@ class Request:
         elif body:
             yield body
 
-    async def json(self) -> Any:
-        """The body parsed as JSON; 400 if it is not JSON."""
+    async def _read_json(self) -> Any:
         if self._json is _UNREAD:
-            body = await self.body()
+            body = await self._read_body()
             try:
                 self._json = json.loads(body)
             except (ValueError, UnicodeDecodeError) as exc:
@@ -226,7 +251,7 @@ class Request:
         limit = self.app.max_body_size if self.app is not None else None
         length = self._declared_length(limit)
         if length is not None and length <= SPOOL_SIZE:
-            await self.body()
+            await self._read_body()
             return
         self._reader = SpooledBody(await receive_whole(self._chunks(limit)))
 
@@ -261,8 +286,7 @@ class Request:
                 raise HTTPError(413, f"Request body larger than {limit} bytes")
             yield chunk
 
-    async def form(self) -> "FormData":
-        """The form fields and files (urlencoded or multipart); 400 or 415 if it is neither."""
+    async def _read_form(self) -> "FormData":
         if self._form is None:
             from porch.web.forms import parse_form
 
@@ -298,27 +322,36 @@ class SyncBody:
 
     def body(self) -> bytes:
         """The whole body."""
-        result: bytes = self._wait(self._request.body())
+        result: bytes = self._wait(self._request._read_body())
         return result
 
     def json(self) -> Any:
         """The body parsed as JSON; 400 if it is not JSON."""
-        return self._wait(self._request.json())
+        return self._wait(self._request._read_json())
 
     def form(self) -> "FormData":
         """The form fields and files."""
-        result: FormData = self._wait(self._request.form())
+        result: FormData = self._wait(self._request._read_form())
         return result
 
     def stream(self) -> Iterator[bytes]:
         """The body, chunk by chunk."""
-        iterator = self._request.stream().__aiter__()
+        iterator = self._request._stream().__aiter__()
         while True:
             try:
                 chunk: bytes = self._wait(iterator.__anext__())
             except StopAsyncIteration:
                 return
             yield chunk
+
+
+def _in_thread(method: str) -> RuntimeError:
+    """The error for a body method called, not awaited, from a def handler's thread."""
+    kind = "an async iterator" if method == "stream" else "a coroutine"
+    return RuntimeError(
+        f"request.{method}() is {kind}: in a `def` handler (it runs in a worker thread), "
+        f"use request.sync.{method}()"
+    )
 
 
 def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:

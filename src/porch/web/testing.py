@@ -5,25 +5,37 @@
 go straight into the application, through its native path (`path="native"`, the default for a
 porch App) or its ASGI path (`path="asgi"`), on an event loop of the client's own. Used as a
 context manager, it runs the application's startup and shutdown hooks (ASGI lifespan).
+
+The native path is porch's own server with no socket: each request is sent as HTTP/1.1 bytes
+into the server's connection (`HTTPProtocol`, `NativeAdapter`, `Cycle`) over an in-memory
+transport, and the answer is read back from the bytes the server writes by h11 (httpx's own
+HTTP/1.1 parser). So a test sees exactly the server's framing: Content-Length or chunked,
+HEAD, `Date` and `Server`, error answers.
 """
 
 import asyncio
 import inspect
+import ssl
+import sys
 import threading
-from collections.abc import AsyncIterable, Coroutine, Iterator
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import h11
 import httpx
 
-from porch.http.errors import HTTPError
-from porch.http.native import FileRegion, RequestHead
-from porch.http.native import Response as NativeResponse
+from porch.http.errors import ClientDisconnected
+from porch.http.native import RequestHead
 from porch.server.asgi import http_scope
+from porch.server.cycle import Cycle
 from porch.server.loader import detect_interface
+from porch.server.native import NativeAdapter
+from porch.server.protocol import HTTPProtocol
+from porch.server.settings import Settings
+from porch.server.state import ConnectionConfig, ServerState
 from porch.server.types import Message
 
 T = TypeVar("T")
-_TEXT = (b"content-type", b"text/plain; charset=utf-8")
 
 
 class _Portal:
@@ -41,22 +53,6 @@ class _Portal:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
-
-
-class _BytesBody:
-    """A request body that has all arrived (the BodyReader interface)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    async def read(self) -> bytes:
-        data, self._data = self._data, b""
-        return data
-
-    async def stream(self) -> Any:
-        data, self._data = self._data, b""
-        if data:
-            yield data
 
 
 class _Transport(httpx.BaseTransport):
@@ -78,6 +74,7 @@ class TestClient(httpx.Client):
         base_url: str = "http://testserver",
         path: str | None = None,
         client: tuple[str, int] = ("127.0.0.1", 50000),
+        root_path: str = "",
         **options: Any,
     ) -> None:
         if path is None:
@@ -94,7 +91,11 @@ class TestClient(httpx.Client):
         self.app = app
         self.path = path
         self.client_address = client
+        # As `porch run --root-path`: the path a proxy in front mounts the application at.
+        self.root_path = root_path.rstrip("/")
         self._portal: _Portal | None = None
+        self._server: ServerState | None = None  # the native path's, on the portal's loop
+        self._tls: ssl.SSLContext | None = None
         self._lifespan: asyncio.Task[None] | None = None
         self._lifespan_queues: tuple[asyncio.Queue[Message], asyncio.Queue[Message]]
         # The lifespan state the application keeps (ASGI "state"); each request sees a copy.
@@ -124,22 +125,55 @@ class TestClient(httpx.Client):
             self.client_address,
             (url.host, port),
             url.scheme,
-            "",
+            self.root_path,
         )
 
     async def _call(self, request: httpx.Request) -> httpx.Response:
+        # A streamed request body may block as it is produced: read it off the loop.
         body = await asyncio.get_running_loop().run_in_executor(None, request.read)
-        head = self._head(request)
         if self.path == "native":
-            try:
-                native = self.app.__porch_http__(head, _BytesBody(body))
-                if inspect.isawaitable(native):
-                    native = await native
-            except HTTPError as error:  # as porch's server answers it
-                text = f"{error.status} {error.detail}\n".encode()
-                native = NativeResponse(error.status, [_TEXT, *error.headers], text)
-            return await _collect(native, head, request)
-        return await self._call_asgi(head, body, request)
+            return await self._call_native(request, body)
+        return await self._call_asgi(self._head(request), body, request)
+
+    async def _call_native(self, request: httpx.Request, body: bytes) -> httpx.Response:
+        """Send the request through porch's server on a connection of its own."""
+        loop = asyncio.get_running_loop()
+        server = self._server
+        if server is None:
+            settings = Settings(access_log=False, proxy_headers=False, root_path=self.root_path)
+            # Startup and shutdown are the client's own (`with TestClient(app)`: _start).
+            adapter = _Adapter(self.app, loop, lifespan="off")
+            server = self._server = ServerState(
+                ConnectionConfig.from_settings(settings, adapter), loop
+            )
+        server.clock.update(loop.time())  # the server's ticker would renew Date every 0.25 s
+        url = request.url
+        extra: dict[str, Any] = {
+            "peername": self.client_address,
+            "sockname": (url.host, url.port or (443 if url.scheme == "https" else 80)),
+        }
+        if url.scheme == "https":
+            # What the connection looks at to say https; never used to encrypt anything.
+            if self._tls is None:
+                self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            extra["sslcontext"] = self._tls
+        connection = _Connection(loop, extra)
+        protocol = HTTPProtocol(server)
+        connection.protocol = protocol
+        protocol.connection_made(connection)
+        try:
+            protocol.data_received(connection.request_bytes(request, body))
+            await connection.done
+        except httpx.RemoteProtocolError:
+            if connection.failure is None:
+                raise
+        finally:
+            connection.hang_up()
+        if connection.failure is not None:
+            # The application failed where only the server sees it (the body of a response):
+            # as on the ASGI path, the test gets the exception.
+            raise connection.failure
+        return connection.response(request)
 
     async def _call_asgi(
         self, head: RequestHead, body: bytes, request: httpx.Request
@@ -210,6 +244,7 @@ class TestClient(httpx.Client):
         if self._portal is not None:
             self._portal.close()
             self._portal = None
+            self._server = None  # it belongs to the portal's loop
 
     async def _start(self) -> None:
         if not _speaks_asgi(self.app):
@@ -249,6 +284,148 @@ class TestClient(httpx.Client):
             raise RuntimeError(f"application shutdown failed: {reply.get('message', '')}")
 
 
+class _Connection(asyncio.Transport):
+    """One client connection, in memory: the server's protocol writes to it, h11 reads."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, extra: dict[str, Any]) -> None:
+        super().__init__(extra)
+        self.loop = loop
+        self.protocol: HTTPProtocol | None = None
+        # No limit of the client's own on the response head: the server's limits are tested.
+        self.client = h11.Connection(h11.CLIENT, max_incomplete_event_size=sys.maxsize)
+        self.head: h11.Response | None = None
+        self.chunks: list[bytes] = []
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.failure: BaseException | None = None
+        self.closed = False
+
+    def request_bytes(self, request: httpx.Request, body: bytes) -> bytes:
+        """The request as an HTTP/1.1 client sends it (h11 frames the body, as for httpx)."""
+        events: list[h11.Event] = [
+            h11.Request(
+                method=request.method, target=request.url.raw_path, headers=request.headers.raw
+            )
+        ]
+        if body:
+            events.append(h11.Data(data=body))
+        events.append(h11.EndOfMessage())
+        # send() gives None only for ConnectionClosed, never sent here.
+        return b"".join(self.client.send(event) or b"" for event in events)
+
+    def response(self, request: httpx.Request) -> httpx.Response:
+        """The response read, for httpx."""
+        head = self.head
+        assert head is not None
+        return httpx.Response(
+            head.status_code,
+            headers=list(head.headers.raw_items()),
+            # A stream, not content: httpx would add a Content-Length the server did not send.
+            stream=httpx.ByteStream(b"".join(self.chunks)),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
+        )
+
+    def application_failed(self, exc: BaseException) -> None:
+        """The server caught the application's exception (it answers 500, or closes)."""
+        if self.failure is None:
+            self.failure = exc
+
+    def hang_up(self) -> None:
+        """The client closes its end, with the response read (or the server gone)."""
+        if not self.closed:
+            self.closed = True
+            assert self.protocol is not None
+            self.protocol.connection_lost(None)
+
+    def _read(self, data: bytes) -> None:
+        """Give h11 what the server wrote (b"": the server closed) and take the events."""
+        done = self.done
+        if done.done():
+            return
+        client = self.client
+        try:
+            client.receive_data(data)
+            while True:
+                event = client.next_event()
+                if isinstance(event, h11.Response):
+                    self.head = event
+                elif isinstance(event, h11.Data):
+                    self.chunks.append(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage):
+                    done.set_result(None)
+                    return
+                elif event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
+                    break
+                # An interim response (100 Continue) is not the answer.
+        except h11.RemoteProtocolError as exc:
+            problem = "is not valid HTTP/1.1" if data else "was cut short"
+            done.set_exception(httpx.RemoteProtocolError(f"the server's answer {problem}: {exc}"))
+            return
+        if not data:
+            done.set_exception(httpx.RemoteProtocolError("the server closed without an answer"))
+
+    # The asyncio.Transport interface, as the server's protocol uses it.
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self.closed:
+            self._read(bytes(data))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._read(b"")
+            protocol = self.protocol
+            assert protocol is not None
+            # As an asyncio transport does: the protocol hears of it on the next loop turn.
+            self.loop.call_soon(protocol.connection_lost, None)
+
+    def abort(self) -> None:
+        self.close()
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass  # the whole request is delivered at once
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0  # the client reads all that is written at once
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (0, 0)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+
+class _ClientCycle(Cycle):
+    """The server's request cycle; an application failure also goes to the test."""
+
+    __slots__ = ()
+
+    def fail(self, exc: BaseException | None = None) -> None:
+        connection = self.transport
+        if (
+            exc is not None
+            and not isinstance(exc, ClientDisconnected)
+            and isinstance(connection, _Connection)
+        ):
+            connection.application_failed(exc)
+        super().fail(exc)
+
+
+class _Adapter(NativeAdapter):
+    """The server's native adapter, with cycles that report the application's failures."""
+
+    cycle_class: type[Cycle] = _ClientCycle
+
+
 async def _reply(task: "asyncio.Task[Any]", replies: "asyncio.Queue[Message]") -> Message | None:
     """The application's next lifespan message, or None if it ends without sending one."""
     getting = asyncio.ensure_future(replies.get())
@@ -264,63 +441,3 @@ def _speaks_asgi(app: Any) -> bool:
     if hasattr(app, "__porch_http__"):
         return callable(app) and inspect.iscoroutinefunction(type(app).__call__)
     return detect_interface(app) == "asgi"
-
-
-async def _collect(
-    native: NativeResponse, head: RequestHead, request: httpx.Request
-) -> httpx.Response:
-    """An httpx response from a native one, as porch's server would frame it."""
-    body = native.body
-    headers = [(bytes(n), bytes(v)) for n, v in native.headers]
-    if isinstance(body, bytes):
-        content = body
-    elif isinstance(body, FileRegion):
-        try:
-            loop = asyncio.get_running_loop()
-            content = b""
-            if head.method != "HEAD":
-                content = await loop.run_in_executor(None, _read_region, body)
-        finally:
-            body.close()
-        if not any(n == b"content-length" for n, _ in headers):
-            headers.append((b"content-length", str(body.count).encode()))
-    else:
-        parts: list[bytes] = []
-        try:
-            if isinstance(body, AsyncIterable):
-                parts = [chunk async for chunk in body]
-            else:
-                parts = list(_iterate(body))
-        finally:
-            close: Any = getattr(body, "aclose", None) or getattr(body, "close", None)
-            if close is not None:
-                result = close()
-                if inspect.isawaitable(result):
-                    await result
-        content = b"".join(parts)
-    status = native.status
-    no_body = status in (204, 304) or status < 200
-    if (
-        isinstance(body, bytes)
-        and not no_body
-        and (content or head.method != "HEAD")
-        and not any(n == b"content-length" for n, _ in headers)
-    ):
-        # As porch's server frames it: a whole body gets its length (a HEAD's empty one
-        # says nothing of the GET's); a stream is chunked.
-        headers.append((b"content-length", str(len(content)).encode()))
-    if head.method == "HEAD" or no_body:
-        content = b""
-    return httpx.Response(
-        status, headers=headers, stream=httpx.ByteStream(content), request=request
-    )
-
-
-def _read_region(region: FileRegion) -> bytes:
-    import os
-
-    return os.pread(region.fileno(), region.count, region.offset)
-
-
-def _iterate(body: Any) -> Iterator[bytes]:
-    yield from body
