@@ -195,7 +195,8 @@ def test_bad_json_is_400_with_a_helpful_message(client_for: Client, content: byt
 
 def test_bad_json_message_as_json(client_for: Client) -> None:
     client = client_for(body_app())
-    response = client.post("/json", content=b"{oops", headers={"Accept": "application/json"})
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    response = client.post("/json", content=b"{oops", headers=headers)
     assert response.status_code == 400
     detail = response.json()["error"]["detail"]
     assert detail.startswith("Invalid JSON body: Expecting property name")
@@ -215,7 +216,8 @@ def test_sync_twins_in_def_handlers(client_for: Client) -> None:
     response = client.post("/sync/form", data={"a": "1"}, files={"file": ("f.txt", b"text")})
     assert response.json() == {"fields": [["a", "1"]], "file": "text"}
     assert client.post("/sync/stream", content=b"y" * 5000).json() == {"total": 5000}
-    assert client.post("/sync/json", content=b"nope").status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    assert client.post("/sync/json", content=b"nope", headers=json_type).status_code == 400
 
 
 def test_sync_twins_in_an_async_handler_are_a_clear_error(
@@ -429,7 +431,9 @@ def test_headers() -> None:
 def test_json_of_a_big_body(client_for: Client) -> None:
     client = client_for(body_app())
     payload = {"rows": [{"i": i, "text": "é" * 10} for i in range(5000)]}
-    response = client.post("/json", content=json.dumps(payload).encode())
+    response = client.post(
+        "/json", content=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
     assert response.json()["data"] == payload
 
 
@@ -489,10 +493,11 @@ def test_bad_content_length_is_400_when_the_body_is_read() -> None:
 
 def test_deeply_nested_json_is_400(client_for: Client) -> None:
     client = client_for(body_app())
-    response = client.post("/json", content=b"[" * 100_000)
+    json_type = {"Content-Type": "application/json"}
+    response = client.post("/json", content=b"[" * 100_000, headers=json_type)
     assert response.status_code == 400
     assert "nested too deeply" in response.text
-    assert client.post("/sync/json", content=b"{" * 100_000).status_code == 400
+    assert client.post("/sync/json", content=b"{" * 100_000, headers=json_type).status_code == 400
 
 
 def test_def_handler_body_arrives_before_the_thread_is_taken(client_for: Client) -> None:
@@ -503,3 +508,15 @@ def test_def_handler_body_arrives_before_the_thread_is_taken(client_for: Client)
     assert client.post("/sync/stream", content=iter([data[:10], data[10:]])).json() == {
         "total": len(data)
     }
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_json_of_another_media_type_is_415(client_for: Client, content_type: str | None) -> None:
+    # What a form on another site can post without a CORS preflight is never read as JSON.
+    client = client_for(body_app())
+    headers = {"Content-Type": content_type} if content_type else {}
+    for target in ("/json", "/sync/json"):
+        response = client.post(target, content=b'{"admin": true}', headers=headers)
+        assert response.status_code == 415, target
+    vendor = {"Content-Type": "application/merge-patch+json"}
+    assert client.post("/json", content=b"[1]", headers=vendor).status_code == 200

@@ -252,10 +252,11 @@ def test_bodies_within_the_limit(client: httpx.Client) -> None:
 
 
 def test_deeply_nested_json_is_400(client: httpx.Client) -> None:
-    response = client.post("/json", content=b"[" * 100_000)
+    json_type = {"Content-Type": "application/json"}
+    response = client.post("/json", content=b"[" * 100_000, headers=json_type)
     assert response.status_code == 400
     assert "nested too deeply" in response.text
-    assert client.post("/json", content=b"[[1]]").json() == {"type": "list"}
+    assert client.post("/json", content=b"[[1]]", headers=json_type).json() == {"type": "list"}
 
 
 def test_slow_bodies_hold_no_thread(server: tuple[str, str], client: httpx.Client) -> None:

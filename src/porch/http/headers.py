@@ -142,3 +142,9 @@ class HeaderBlock:
 
     def __repr__(self) -> str:
         return f"HeaderBlock({list(self.fields)!r})"
+
+
+def is_json(content_type: bytes) -> bool:
+    """Whether a Content-Type value is JSON: application/json, or any `+json` type."""
+    kind = content_type.split(b";", 1)[0].strip().lower()
+    return kind == b"application/json" or kind.endswith(b"+json")

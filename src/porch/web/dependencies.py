@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from porch.http.headers import is_json
 from porch.web.signature import (
     BODY,
     COOKIE,
@@ -37,8 +38,6 @@ from porch.web.validation import (
 
 if TYPE_CHECKING:
     from porch.web.request import Request
-
-_JSON_TYPES = (b"application/json",)
 
 
 class Solver:
@@ -267,12 +266,6 @@ async def _finish_async(generator: Any, error: BaseException | None) -> bool:
     except StopAsyncIteration:
         return True
     return False
-
-
-def is_json(content_type: bytes) -> bool:
-    """Whether a Content-Type is JSON: application/json, or any `+json` type."""
-    kind = content_type.split(b";", 1)[0].strip().lower()
-    return kind in _JSON_TYPES or kind.endswith(b"+json")
 
 
 def _settings(request: "Request", kind: type) -> Any:

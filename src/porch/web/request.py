@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from porch.http.bodies import SPOOL_SIZE, SpooledBody, receive_whole
 from porch.http.cookies import parse_cookies
 from porch.http.errors import HTTPError
+from porch.http.headers import is_json
 from porch.http.native import BodyReader, RequestHead
 from porch.web.datastructures import Headers, MultiDict
 
@@ -229,6 +230,11 @@ class Request:
 
     async def _read_json(self) -> Any:
         if self._json is _UNREAD:
+            content_type = self.head.header(b"content-type")
+            if content_type is None or not is_json(content_type):
+                # A form on another site may post "JSON" as text/plain, with no CORS preflight
+                # to stop it: only a JSON media type is read as JSON.
+                raise HTTPError(415, "The request body must be JSON (application/json)")
             body = await self._read_body()
             try:
                 self._json = json.loads(body)
