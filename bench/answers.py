@@ -1,9 +1,11 @@
 """What a server must answer before (and after) it is measured.
 
-Every scenario checks one GET: status 200 and a body that is right. For the server scenarios the
-body is known to the byte; the frameworks of the framework scenarios each write JSON and HTML
-their own way (spacing, a trailing newline), so those answers are checked for what they mean:
-the same JSON value, or a page holding the same rows. Either way a wrong answer fails the check.
+Every scenario checks its request's answer: the expected status (200, or 201 for a POST that
+creates) and a body that is right. For the server scenarios the body is known to the byte; the
+frameworks of the framework scenarios each write JSON and HTML their own way (spacing, a trailing
+newline), so those answers are checked for what they mean: the same JSON value, or a page
+holding the same rows. Either way a wrong answer fails the check. A scenario may also name
+requests that must be refused (invalid input): each must get 400 or 422.
 """
 
 import html
@@ -18,6 +20,11 @@ class Expected(Protocol):
     """An answer to check."""
 
     @property
+    def status(self) -> int:
+        """The status the answer must have."""
+        ...
+
+    @property
     def size(self) -> int:
         """The body's size in bytes (a typical one, or 0, when frameworks differ)."""
         ...
@@ -29,6 +36,26 @@ class Expected(Protocol):
     def problem(self, body: bytes, content_type: str) -> str | None:
         """What is wrong with an answer, or None when it is right."""
         ...
+
+
+# What a framework answers to input that fails validation: FastAPI and porch 422, others 400.
+REFUSED = (400, 422)
+
+
+def answer_problem(expected: Expected, status: int, body: bytes, content_type: str) -> str | None:
+    """What is wrong with an answer, worded to follow "answered", or None when it is right."""
+    if status != expected.status:
+        return f"{status}, not {expected.status}: {body[:200]!r}"
+    problem = expected.problem(body, content_type)
+    return f"{status} with {problem}" if problem else None
+
+
+def refusal_problem(status: int, body: bytes) -> str | None:
+    """What is wrong with the answer to an invalid request (anything but 400 or 422), or None."""
+    if status in REFUSED:
+        return None
+    wanted = " or ".join(str(code) for code in REFUSED)
+    return f"{status}, not {wanted}: the invalid input was not refused: {body[:200]!r}"
 
 
 def media_type(content_type: str) -> str:
@@ -48,6 +75,7 @@ class Exact:
 
     body: bytes
     media_type: str | None = None
+    status: int = 200
 
     @property
     def size(self) -> int:
@@ -70,6 +98,7 @@ class JSONValue:
     """application/json whose value is `value` (spacing and key order free; 1 is not 1.0)."""
 
     value: Any
+    status: int = 200
 
     @property
     def size(self) -> int:
@@ -137,6 +166,7 @@ class HTMLPage:
 
     fragments: Sequence[str]
     rows: Sequence[Sequence[str]]
+    status: int = 200
 
     @property
     def size(self) -> int:

@@ -88,7 +88,8 @@ def list_scenarios() -> None:
         goals = [scenario.target.describe()] if scenario.target else []
         if scenario.ahead_of:
             goals.append(f"{scenario.subject} ahead of {', '.join(scenario.ahead_of)}")
-        print(f"  GET {scenario.path}, {scenario.connections} connections")
+        refused = f", {len(scenario.refused)} invalid requests" if scenario.refused else ""
+        print(f"  {scenario.request}, {scenario.connections} connections{refused}")
         print(f"  targets: {'; '.join(goals)}")
         for server in scenario.servers:
             print(f"  - {server.label}")

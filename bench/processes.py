@@ -10,7 +10,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.answers import Expected
+from bench.answers import Expected, answer_problem, refusal_problem
+from bench.request import Request
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
@@ -99,23 +100,35 @@ def wait_accepting(process: subprocess.Popen[bytes], host: str, port: int, log: 
     raise ServerError(f"did not accept connections within {READY_TIMEOUT:g} s:\n" + log_tail(log))
 
 
-def check_answer(
-    host: str, port: int, path: str, expected: Expected, timeout: float = 15.0
-) -> None:
-    """GET path once; raise ServerError unless the answer is 200 with the expected body."""
+def exchange(host: str, port: int, request: Request, timeout: float) -> tuple[int, str, bytes]:
+    """Send one request on a fresh connection; its answer's (status, content type, body)."""
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        connection.request("GET", path)
+        connection.request(
+            request.method, request.path, body=request.body or None, headers=dict(request.headers)
+        )
         response = connection.getresponse()
-        received = response.read()
+        return response.status, response.getheader("content-type") or "", response.read()
     except (OSError, http.client.HTTPException) as exc:
-        raise ServerError(f"GET {path} failed: {exc!r}") from None
+        raise ServerError(f"{request} failed: {exc!r}") from None
     finally:
         connection.close()
-    if response.status != 200:
-        raise ServerError(
-            f"GET {path} answered {response.status} {response.reason}, not 200: {received[:200]!r}"
-        )
-    problem = expected.problem(received, response.getheader("content-type") or "")
+
+
+def check_answer(
+    host: str, port: int, request: Request, expected: Expected, timeout: float = 15.0
+) -> None:
+    """Send the request once; raise ServerError unless the answer is the expected one."""
+    status, content_type, body = exchange(host, port, request, timeout)
+    problem = answer_problem(expected, status, body, content_type)
     if problem:
-        raise ServerError(f"GET {path} answered 200 with {problem}")
+        raise ServerError(f"{request} answered {problem}")
+
+
+def check_refused(host: str, port: int, request: Request, timeout: float = 15.0) -> None:
+    """Send an invalid request once; raise ServerError unless it is refused (400 or 422)."""
+    status, _, body = exchange(host, port, request, timeout)
+    problem = refusal_problem(status, body)
+    if problem:
+        detail = f" with the body {request.body[:200]!r}" if request.body else ""
+        raise ServerError(f"{request}{detail} answered {problem}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.answers import REFUSED
 from bench.machine import BUSY_LOAD
 from bench.runner import Outcome, Plan
 from bench.scenarios import GROUPS, SCENARIOS, Scenario
@@ -218,6 +219,10 @@ def markdown_report(
         "`python -m bench --scenario fw-json --quick`. Every sample of a run is saved as JSON in "
         "bench/results/ (not committed). See bench/README.md.",
         "",
+        "How long an application of 300 typed routes takes to import, build its route table and "
+        "generate its OpenAPI document, porch beside FastAPI: [startup.md](startup.md) (`make "
+        "bench-startup`).",
+        "",
         "## Targets",
         "",
         "| Scenario | Target | Measured | Result |",
@@ -259,11 +264,14 @@ def markdown_report(
         "- The framework scenarios run the same application written once per framework, each on "
         "the server it is usually deployed on: the ASGI frameworks on uvicorn (httptools, "
         "uvloop), Sanic on its own server, Flask and Django on gunicorn's threaded worker; "
-        "porch.App on `porch run`.",
-        "- Before each run, one GET must answer 200 with the expected body (and again after the "
-        "run): to the byte in the server scenarios; in the framework scenarios the same content "
-        "type and JSON value, or a page with the same escaped table rows, whatever the spacing. "
-        "A server that fails the check is reported, not measured.",
+        "porch.App on `porch run`. The typed scenarios (fw-typed-*) run the frameworks that "
+        "validate typed parameters and bodies themselves: FastAPI, Litestar and BlackSheep.",
+        "- Before each run, the scenario's request must get the expected status and body (and "
+        "again after the run): the body to the byte in the server scenarios; in the framework "
+        "scenarios the same content type and JSON value, or a page with the same escaped table "
+        "rows, whatever the spacing. The typed scenarios also send invalid requests first, each "
+        "of which must be refused with 400 or 422. A server that fails a check is reported, not "
+        "measured.",
         f"- Each run: a {plan.warmup} s warm-up (discarded), then {plan.duration} s measured. "
         f"{plan.rounds} round(s); in each round the servers of a scenario run one after another, "
         "each round starting one server further along, so that machine noise hits all alike. "
@@ -305,7 +313,7 @@ def scenario_section(scenario: Scenario, outcomes: Outcomes) -> list[str]:
         "",
         f"### {scenario.name}: {scenario.title}",
         "",
-        f"`GET {scenario.path}`, {scenario.expect.describe()}, "
+        f"{scenario.request.describe()}; {expectation(scenario)}; "
         f"{scenario.connections} connections.{goals}",
         "",
         "| " + " | ".join(head for _, head in heads) + " |",
@@ -329,6 +337,17 @@ def scenario_section(scenario: Scenario, outcomes: Outcomes) -> list[str]:
         if outcome is not None and outcome.failure:
             lines += ["", f"{server.label} failed:", "", "```", outcome.failure.strip(), "```"]
     return lines
+
+
+def expectation(scenario: Scenario) -> str:
+    """What the answer must be: `answered 201 with the JSON ...`, and the refusals."""
+    expect = scenario.expect
+    text = f"answered {expect.status} with {expect.describe()}"
+    if scenario.refused:
+        codes = " or ".join(str(code) for code in REFUSED)
+        count = len(scenario.refused)
+        text += f"; {count} invalid request{'s' if count != 1 else ''}, each refused with {codes}"
+    return text
 
 
 def chart_names(scenarios: Sequence[Scenario]) -> dict[str, str]:
@@ -440,6 +459,11 @@ def results_json(
                 "name": scenario.name,
                 "title": scenario.title,
                 "path": scenario.path,
+                "method": scenario.method,
+                "headers": [list(header) for header in scenario.headers],
+                "body_bytes": len(scenario.body),
+                "status": scenario.expect.status,
+                "refused": [str(request) for request in scenario.refused],
                 "group": scenario.group,
                 "expected": scenario.expect.describe(),
                 "connections": scenario.connections,

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.processes import ServerError, check_answer, free_port, log_tail, pinned, running
+from bench.processes import (
+    ServerError,
+    check_answer,
+    check_refused,
+    free_port,
+    log_tail,
+    pinned,
+    running,
+)
 from bench.scenarios import APPS, HOST, Scenario, Server
 from bench.wrk import WrkError, WrkResult, run_wrk
 
@@ -196,7 +204,8 @@ def measure(scenario: Scenario, server: Server, plan: Plan, root: Path, tempdir:
 def serving(
     scenario: Scenario, server: Server, cpu: int, root: Path, tempdir: Path
 ) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
-    """Start the server on a free port, check its answer; yields (process, port, log)."""
+    """Start the server on a free port, check its answer and its refusals; yields (process,
+    port, log)."""
     port = free_port(HOST)
     workdir = Path(tempfile.mkdtemp(prefix=f"{scenario.name}-", dir=tempdir))
     workdir.chmod(0o755)
@@ -214,7 +223,9 @@ def serving(
     argv = server.argv(values)
     log = workdir / "server.log"
     with running(pinned(cpu, argv), cwd=APPS, log=log, host=HOST, port=port) as proc:
-        check_answer(HOST, port, scenario.path, scenario.expect)
+        check_answer(HOST, port, scenario.request, scenario.expect)
+        for invalid in scenario.refused:
+            check_refused(HOST, port, invalid)
         yield proc, port, log
 
 
@@ -223,13 +234,22 @@ def measure_once(
 ) -> WrkResult:
     """One start of the server and one measured wrk run."""
     with serving(scenario, server, plan.server_cpu, root, tempdir) as (proc, port, log):
-        url = f"http://{HOST}:{port}{scenario.path}"
+        origin = f"http://{HOST}:{port}"
+        request = scenario.request
         if plan.warmup:
             run_wrk(
-                url, connections=scenario.connections, duration=plan.warmup, cpu=plan.client_cpu
+                origin,
+                request,
+                connections=scenario.connections,
+                duration=plan.warmup,
+                cpu=plan.client_cpu,
             )
         result = run_wrk(
-            url, connections=scenario.connections, duration=plan.duration, cpu=plan.client_cpu
+            origin,
+            request,
+            connections=scenario.connections,
+            duration=plan.duration,
+            cpu=plan.client_cpu,
         )
         if proc.poll() is not None:
             raise ServerError(
@@ -237,7 +257,7 @@ def measure_once(
             )
         # The server must still answer correctly after the load.
         try:
-            check_answer(HOST, port, scenario.path, scenario.expect)
+            check_answer(HOST, port, scenario.request, scenario.expect)
         except ServerError as exc:
             raise ServerError(f"after the run, {exc}") from None
     return result

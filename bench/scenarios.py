@@ -27,8 +27,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.answers import Exact, Expected, HTMLPage, JSONValue
-from bench.apps.frameworks.common import MESSAGE, ROUTE_ANSWER, ROUTE_PATH, TEAMS
+from bench.apps.frameworks.common import (
+    BAD_ORDERS,
+    BAD_QUERIES,
+    CLIENT,
+    CLIENT_HEADER,
+    MESSAGE,
+    ORDER,
+    ORDERS_PATH,
+    ROUTE_ANSWER,
+    ROUTE_PATH,
+    SEARCH_ANSWER,
+    SEARCH_QUERY,
+    TEAMS,
+)
 from bench.nginx import write_nginx_conf
+from bench.request import Request, json_request
 
 APPS = Path(__file__).parent / "apps"
 HELLO = b"Hello, world!"
@@ -89,7 +103,13 @@ class Scenario:
     # None: no ratio to reach (the ratios are then to `baseline`).
     target: Target | None
     expect: Expected
+    # The request that is checked and measured: path (and query string), method, headers, body.
     path: str = "/"
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    # Invalid requests each server must refuse (400 or 422) before it is measured.
+    refused: tuple[Request, ...] = ()
     # Files written into {root} (name -> content) before the servers start.
     files: Mapping[str, bytes] = field(default_factory=dict)
     connections: int = 64
@@ -100,6 +120,11 @@ class Scenario:
     # The server the ratios are to, when there is no target.
     baseline: str = ""
     group: str = "server"
+
+    @property
+    def request(self) -> Request:
+        """The request that is checked and measured, as the answer check and wrk send it."""
+        return Request(self.method, self.path, self.headers, self.body)
 
     @property
     def reference(self) -> str:
@@ -365,4 +390,90 @@ FRAMEWORK_SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
-SCENARIOS = SERVER_SCENARIOS + FRAMEWORK_SCENARIOS
+# The typed scenarios: the frameworks that validate typed parameters and bodies themselves.
+TYPED_SERVERS = (
+    porch_run(
+        "frameworks.porch_typed:app",
+        note="porch.App, typed handlers validated by msgspec, on porch's own server",
+    ),
+    uvicorn(
+        "frameworks.fastapi_typed:app", "fastapi", "pydantic models, on uvicorn (httptools, uvloop)"
+    ),
+    uvicorn(
+        "frameworks.litestar_typed:app",
+        "litestar",
+        "msgspec structs, on uvicorn (httptools, uvloop)",
+    ),
+    uvicorn(
+        "frameworks.blacksheep_typed:app",
+        "blacksheep",
+        "dataclasses bound by FromJSON, FromQuery and FromHeader; its binder converts types but "
+        "checks no constraint, so __post_init__ and the handler check them; on uvicorn "
+        "(httptools, uvloop)",
+    ),
+)
+TYPED_PEERS = tuple(server.label for server in TYPED_SERVERS if server.label != "porch")
+TYPED_NOTE = (
+    "One typed application per framework (bench/apps/frameworks/*_typed.py), the same types and "
+    "constraints declared as its documentation shows (bench/apps/frameworks/common.py holds the "
+    "shared values). Before each run the answer is checked (status and JSON value), and each of "
+    "{refused} invalid requests (a bound, a length, a wrong type, a missing value) must be "
+    "refused with 400 or 422: porch and FastAPI answer 422, Litestar and BlackSheep 400."
+)
+
+
+def typed_scenario(
+    name: str,
+    title: str,
+    *,
+    expect: Expected,
+    request: Request,
+    refused: tuple[Request, ...],
+    note: str,
+) -> Scenario:
+    """A typed-API scenario: porch.App against FastAPI, Litestar and BlackSheep."""
+    return Scenario(
+        name=name,
+        title=title,
+        servers=TYPED_SERVERS,
+        target=Target("porch", "fastapi", 3.0),
+        expect=expect,
+        path=request.path,
+        method=request.method,
+        headers=request.headers,
+        body=request.body,
+        refused=refused,
+        note=f"{note} {TYPED_NOTE.format(refused=len(refused))}",
+        ahead_of=TYPED_PEERS,
+        group="framework",
+    )
+
+
+SEARCH_HEADERS = ((CLIENT_HEADER, CLIENT),)
+TYPED_SCENARIOS: tuple[Scenario, ...] = (
+    typed_scenario(
+        "fw-typed-post",
+        "Typed API: a JSON order validated into a struct with a nested list, answered 201",
+        expect=JSONValue(ORDER, status=201),
+        request=json_request("POST", ORDERS_PATH, ORDER),
+        refused=tuple(json_request("POST", ORDERS_PATH, order) for order in BAD_ORDERS),
+        note="The order: a customer name (1 to 50 characters), 1 to 100 line items each with a "
+        "SKU (1 to 32 characters), a quantity > 0 and a price > 0, and an optional note (at "
+        "most 200 characters); the handler returns the validated order as its response model.",
+    ),
+    typed_scenario(
+        "fw-typed-get",
+        "Typed API: three typed query parameters and a header, answered as JSON",
+        expect=JSONValue(SEARCH_ANSWER),
+        request=Request("GET", f"{ORDERS_PATH}?{SEARCH_QUERY}", SEARCH_HEADERS),
+        refused=(
+            *(Request("GET", f"{ORDERS_PATH}?{query}", SEARCH_HEADERS) for query in BAD_QUERIES),
+            Request("GET", f"{ORDERS_PATH}?{SEARCH_QUERY}"),
+        ),
+        note="`limit` is an int from 1 to 100, `shipped` a bool, `sort` a Literal of three "
+        "strings, and the X-Client header a required string; the route shares its path with "
+        "fw-typed-post's POST.",
+    ),
+)
+
+SCENARIOS = SERVER_SCENARIOS + FRAMEWORK_SCENARIOS + TYPED_SCENARIOS

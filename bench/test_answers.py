@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.answers import Exact, HTMLPage, JSONValue, squeeze
+from bench.answers import Exact, HTMLPage, JSONValue, answer_problem, refusal_problem, squeeze
 
 ROWS = (("Rovers & Rangers", "U10"), ("<Wanderers>", "U12"), ("O'Neill Park", "U13"))
 PAGE = HTMLPage(fragments=("<h1>Our teams</h1>",), rows=ROWS)
@@ -89,3 +89,45 @@ def test_html_page_refuses_rows_out_of_order_and_another_type() -> None:
     swapped = b"\n".join([*rows[:4], rows[5], rows[4], *rows[6:]])
     assert PAGE.problem(swapped, "text/html")
     assert "Content-Type" in (PAGE.problem(GOOD_PAGE, "text/plain") or "")
+
+
+CREATED = JSONValue({"customer": "Ada", "items": [{"sku": "A", "quantity": 2}]}, status=201)
+CREATED_BODY = b'{"items": [{"quantity": 2, "sku": "A"}], "customer": "Ada"}'
+
+
+def test_answer_wants_the_expected_status_first() -> None:
+    assert answer_problem(CREATED, 201, CREATED_BODY, "application/json") is None
+    problem = answer_problem(CREATED, 200, CREATED_BODY, "application/json")
+    assert problem is not None
+    assert problem.startswith("200, not 201: ")
+    assert answer_problem(JSONValue({"a": 1}), 201, b'{"a": 1}', "application/json") == (
+        "201, not 200: b'{\"a\": 1}'"
+    )
+    assert Exact(b"x").status == HTMLPage((), ()).status == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"customer": "Ada", "items": [{"sku": "A", "quantity": "2"}]}',
+        b'{"customer": "Ada", "items": [{"sku": "A", "quantity": 2.0}]}',
+        b'{"customer": "Ada", "items": [{"sku": "A", "quantity": 2}], "note": null}',
+        b'{"customer": "Ada", "items": []}',
+    ],
+)
+def test_answer_with_the_right_status_still_needs_the_same_nested_value(body: bytes) -> None:
+    problem = answer_problem(CREATED, 201, body, "application/json")
+    assert problem is not None
+    assert problem.startswith("201 with the JSON ")
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_refusal_accepts_400_and_422(status: int) -> None:
+    assert refusal_problem(status, b"{}") is None
+
+
+@pytest.mark.parametrize("status", [200, 201, 404, 415, 500])
+def test_refusal_refuses_anything_else(status: int) -> None:
+    problem = refusal_problem(status, b"oops")
+    assert problem is not None
+    assert problem.startswith(f"{status}, not 400 or 422")

@@ -2,6 +2,7 @@
 
 import dataclasses
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -13,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from bench import report
-from bench.answers import Exact
+from bench.answers import Exact, JSONValue
 from bench.lock import exclusive_run
 from bench.nginx import write_nginx_conf
-from bench.processes import ServerError, check_answer, running, stop_group
+from bench.processes import ServerError, check_answer, check_refused, running, stop_group
+from bench.request import JSON_HEADERS, Request, json_request
 from bench.runner import Outcome, Plan, check_all, display_command, missing_program, rotated
 from bench.scenarios import GROUPS, SCENARIOS, Scenario, Server, Target
-from bench.wrk import WrkError, WrkResult, parse_output
+from bench.wrk import WrkError, WrkResult, find_wrk, parse_output, run_wrk, wrk_command
 
 WRK_OUTPUT = """\
 Running 1s test @ http://127.0.0.1:8000/
@@ -157,17 +159,37 @@ def test_nginx_conf_keeps_everything_in_the_workdir(tmp_path: Path) -> None:
     assert all(path.startswith(str(tmp_path)) for path in paths)
 
 
+ORDER = {"ok": True}
+
+
 @pytest.fixture
 def answering_server() -> Iterator[int]:
-    """A server answering 200 "Hello" on / and 404 elsewhere; yields its port."""
+    """A server answering 200 "Hello" to GET / (404 elsewhere), and 201 with the body to a POST
+    of ORDER as JSON with `X-Client: bench` to /orders (422 otherwise); yields its port."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as wrk expects
+
         def do_GET(self) -> None:
             status = 200 if self.path == "/" else 404
             self.send_response(status)
             self.send_header("Content-Length", "5")
             self.end_headers()
             self.wfile.write(b"Hello")
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            right = (
+                self.path == "/orders"
+                and self.headers.get("Content-Type") == "application/json"
+                and self.headers.get("X-Client") == "bench"
+                and body == json.dumps(ORDER, separators=(",", ":")).encode()
+            )
+            self.send_response(201 if right else 422)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -183,22 +205,103 @@ def answering_server() -> Iterator[int]:
 
 
 def test_check_answer_accepts_the_expected_body(answering_server: int) -> None:
-    check_answer("127.0.0.1", answering_server, "/", Exact(b"Hello"))
+    check_answer("127.0.0.1", answering_server, Request(path="/"), Exact(b"Hello"))
 
 
 def test_check_answer_rejects_another_status(answering_server: int) -> None:
-    with pytest.raises(ServerError, match="answered 404"):
-        check_answer("127.0.0.1", answering_server, "/missing", Exact(b"Hello"))
+    with pytest.raises(ServerError, match="GET /missing answered 404, not 200"):
+        check_answer("127.0.0.1", answering_server, Request(path="/missing"), Exact(b"Hello"))
 
 
 def test_check_answer_rejects_another_body(answering_server: int) -> None:
     with pytest.raises(ServerError, match="different body"):
-        check_answer("127.0.0.1", answering_server, "/", Exact(b"Goodbye"))
+        check_answer("127.0.0.1", answering_server, Request(path="/"), Exact(b"Goodbye"))
 
 
 def test_check_answer_rejects_another_media_type(answering_server: int) -> None:
     with pytest.raises(ServerError, match="Content-Type"):
-        check_answer("127.0.0.1", answering_server, "/", Exact(b"Hello", "text/plain"))
+        check_answer(
+            "127.0.0.1", answering_server, Request(path="/"), Exact(b"Hello", "text/plain")
+        )
+
+
+POST_ORDER = Request("POST", "/orders", (*JSON_HEADERS, ("X-Client", "bench")), b'{"ok":true}')
+
+
+def test_check_answer_sends_the_method_headers_and_body(answering_server: int) -> None:
+    check_answer("127.0.0.1", answering_server, POST_ORDER, JSONValue(ORDER, status=201))
+    # Without its header, the same POST is refused: the header was sent, and is needed.
+    without = dataclasses.replace(POST_ORDER, headers=JSON_HEADERS)
+    with pytest.raises(ServerError, match="POST /orders answered 422, not 201"):
+        check_answer("127.0.0.1", answering_server, without, JSONValue(ORDER, status=201))
+
+
+def test_check_answer_wants_201_not_200(answering_server: int) -> None:
+    with pytest.raises(ServerError, match="answered 201, not 200"):
+        check_answer("127.0.0.1", answering_server, POST_ORDER, JSONValue(ORDER))
+
+
+def test_check_refused_wants_the_invalid_request_refused(answering_server: int) -> None:
+    check_refused("127.0.0.1", answering_server, json_request("POST", "/orders", {"ok": 1}))
+    with pytest.raises(ServerError, match=r"answered 201, not 400 or 422: the invalid input"):
+        check_refused("127.0.0.1", answering_server, POST_ORDER)
+
+
+def test_wrk_command_gives_headers_as_flags_and_method_and_body_to_the_script() -> None:
+    request = Request("POST", "/orders", (("X-Client", "bench"),), "é\xff".encode("latin-1"))
+    argv, env = wrk_command("wrk", "http://h:1", request, connections=8, duration=3)
+    assert argv[:4] == ["wrk", "-t1", "-c8", "-d3s"]
+    assert argv[argv.index("-H") + 1] == "X-Client: bench"
+    assert argv[-1] == "http://h:1/orders"
+    assert env["BENCH_METHOD"] == "POST"
+    # The environment carries the body's exact bytes, not a re-encoding of them.
+    assert os.fsencode(env["BENCH_BODY"]) == "é\xff".encode("latin-1")
+
+
+def test_wrk_command_of_a_plain_get_sends_no_body() -> None:
+    argv, env = wrk_command("wrk", "http://h:1", Request(), connections=64, duration=10)
+    assert "-H" not in argv
+    assert argv[-1] == "http://h:1/"
+    assert env == {"BENCH_METHOD": "GET", "BENCH_BODY": ""}
+
+
+@pytest.mark.skipif(find_wrk() is None, reason="wrk is not installed")
+def test_wrk_sends_the_scenario_request(answering_server: int) -> None:
+    origin = f"http://127.0.0.1:{answering_server}"
+    cpu = min(os.sched_getaffinity(0))
+    result = run_wrk(origin, POST_ORDER, connections=1, duration=1, cpu=cpu)
+    assert result.requests > 0
+    # The server answers 422 (a non-2xx "status" error) to anything but the right POST.
+    assert result.errors["status"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body"),
+    [
+        ("GET /", "/", (), b""),
+        ("GET", "orders", (), b""),
+        ("GET", "/", (("X-Client", "a\r\nInjected: 1"),), b""),
+        ("GET", "/", (("Bad Name", "x"),), b""),
+        ("POST", "/", (), b"a\0b"),
+    ],
+)
+def test_request_refuses_what_wrk_cannot_send(
+    method: str, path: str, headers: tuple[tuple[str, str], ...], body: bytes
+) -> None:
+    with pytest.raises(ValueError):
+        Request(method, path, headers, body)
+
+
+def test_a_scenario_request_is_made_of_its_fields() -> None:
+    posting = dataclasses.replace(
+        scenario(), path="/orders", method="POST", headers=JSON_HEADERS, body=b"{}"
+    )
+    assert posting.request == Request("POST", "/orders", JSON_HEADERS, b"{}")
+    assert scenario().request == Request("GET", "/")
+    assert str(posting.request) == "POST /orders"
+    assert posting.request.describe() == (
+        "`POST /orders`, `Content-Type: application/json`, a 2-byte body"
+    )
 
 
 def alive(pid: int) -> bool:
@@ -363,6 +466,48 @@ def test_markdown_report_has_a_section_and_chart_per_group() -> None:
         "| race | porch ahead of every framework | 1.50x the fastest other, b | **PASS** |" in text
     )
     assert report.chart_names([server]) == {"server": "benchmarks.png"}
+
+
+MACHINE = {
+    "versions": {"porch": "0"},
+    "load_average": [0.0, 0.0, 0.0],
+    "cpu": "cpu",
+    "cpu_count": 2,
+    "kernel": "k",
+    "python": "p",
+}
+PLAN = Plan(rounds=1, duration=3, warmup=1, server_cpu=0, client_cpu=1)
+
+
+def test_the_docs_describe_a_posted_request_its_status_and_refusals() -> None:
+    posting = dataclasses.replace(
+        scenario(),
+        path="/orders",
+        method="POST",
+        headers=JSON_HEADERS,
+        body=b'{"a":1}',
+        expect=JSONValue({"a": 1}, status=201),
+        refused=(json_request("POST", "/orders", {}), json_request("POST", "/orders", [])),
+    )
+    found = outcomes([sample(300)], [sample(100)])
+    section = "\n".join(report.scenario_section(posting, found))
+    assert (
+        "`POST /orders`, `Content-Type: application/json`, a 7-byte body; answered 201 with the "
+        'JSON `{"a": 1}`; 2 invalid requests, each refused with 400 or 422; 64 connections.'
+    ) in section
+    data = json.loads(report.results_json([posting], found, PLAN, MACHINE, "cmd", "now"))
+    entry = data["scenarios"][0]
+    assert (entry["method"], entry["status"], entry["body_bytes"]) == ("POST", 201, 7)
+    assert entry["refused"] == ["POST /orders", "POST /orders"]
+
+
+def test_the_docs_hold_every_scenario_even_unmeasured() -> None:
+    charts = report.chart_names(SCENARIOS)
+    text = report.markdown_report(SCENARIOS, {}, PLAN, MACHINE, "python -m bench", "now", charts)
+    for entry in SCENARIOS:
+        assert f"### {entry.name}: {entry.title}" in text
+    assert "`POST /orders`, `Content-Type: application/json`" in text
+    assert "[startup.md](startup.md)" in text
 
 
 def test_full_run_minutes_counts_every_server_of_every_scenario() -> None:

@@ -1,6 +1,7 @@
 """Tests of the framework scenarios: the shared routes, porch's application, the real check."""
 
 import importlib
+import json
 import shutil
 import subprocess
 import sys
@@ -10,8 +11,25 @@ from types import ModuleType
 
 import pytest
 
-from bench.apps.frameworks.common import FILLER_ROUTES, ROUTE, TEAMS, translate
-from bench.scenarios import APPS, FRAMEWORK_PEERS, FRAMEWORK_SCENARIOS, Scenario
+from bench.answers import answer_problem, refusal_problem
+from bench.apps.frameworks.common import (
+    BAD_ORDERS,
+    BAD_QUERIES,
+    FILLER_ROUTES,
+    ORDER,
+    ROUTE,
+    TEAMS,
+    translate,
+)
+from bench.request import Request
+from bench.scenarios import (
+    APPS,
+    FRAMEWORK_PEERS,
+    FRAMEWORK_SCENARIOS,
+    TYPED_PEERS,
+    TYPED_SCENARIOS,
+    Scenario,
+)
 from porch.testing import TestClient
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,9 +114,64 @@ def test_every_framework_scenario_runs_every_peer() -> None:
         assert labels >= {"porch", *FRAMEWORK_PEERS}
 
 
+def test_typed_scenarios_run_the_typed_peers_against_fastapi() -> None:
+    assert [scenario.name for scenario in TYPED_SCENARIOS] == ["fw-typed-post", "fw-typed-get"]
+    assert TYPED_PEERS == ("fastapi", "litestar", "blacksheep")
+    for scenario in TYPED_SCENARIOS:
+        assert [server.label for server in scenario.servers] == ["porch", *TYPED_PEERS]
+        assert scenario.ahead_of == TYPED_PEERS
+        assert scenario.group == "framework"
+        assert scenario.target is not None
+        assert scenario.target.describe() == "porch >= 3x fastapi"
+    post, get = TYPED_SCENARIOS
+    assert (post.method, post.expect.status, len(post.refused)) == ("POST", 201, len(BAD_ORDERS))
+    assert json.loads(post.body) == ORDER
+    assert (get.method, get.expect.status, get.body) == ("GET", 200, b"")
+    # Each bad query, and the good one without its header.
+    assert len(get.refused) == len(BAD_QUERIES) + 1
+    assert all(request != get.request for request in get.refused)
+
+
+def send(client: TestClient, request: Request) -> tuple[int, str, bytes]:
+    """A bench request through a TestClient: the answer's status, content type and body."""
+    response = client.request(
+        request.method, request.path, headers=dict(request.headers), content=request.body
+    )
+    return response.status_code, response.headers.get("content-type", ""), response.content
+
+
+# (module in bench/apps/frameworks/, the package it needs, TestClient path)
+TYPED_APPS = [
+    ("porch_typed", "porch", "native"),
+    ("porch_typed", "porch", "asgi"),
+    ("fastapi_typed", "fastapi", "asgi"),
+    ("litestar_typed", "litestar", "asgi"),
+    ("blacksheep_typed", "blacksheep", "asgi"),
+]
+
+
+@pytest.mark.parametrize(("module", "package", "path"), TYPED_APPS)
+def test_every_typed_app_answers_and_refuses_what_the_scenarios_say(
+    module: str, package: str, path: str
+) -> None:
+    pytest.importorskip(package)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(APPS))
+        app = importlib.import_module(f"frameworks.{module}").app
+    # One start per application: BlackSheep's cannot start twice in a process.
+    with TestClient(app, path=path) as client:
+        for scenario in TYPED_SCENARIOS:
+            status, content_type, body = send(client, scenario.request)
+            assert answer_problem(scenario.expect, status, body, content_type) is None, scenario
+            for invalid in scenario.refused:
+                status, _, body = send(client, invalid)
+                assert refusal_problem(status, body) is None, invalid
+
+
 @pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed")
 def test_check_runs_porch_for_real_and_says_so() -> None:
-    names = [arg for scenario in FRAMEWORK_SCENARIOS for arg in ("--scenario", scenario.name)]
+    scenarios = FRAMEWORK_SCENARIOS + TYPED_SCENARIOS
+    names = [arg for scenario in scenarios for arg in ("--scenario", scenario.name)]
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--check", "--server", "porch", *names],
         cwd=REPO,
@@ -108,6 +181,6 @@ def test_check_runs_porch_for_real_and_says_so() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for scenario in FRAMEWORK_SCENARIOS:
+    for scenario in scenarios:
         assert f"{scenario.name} · porch: answers as expected" in result.stdout
-    assert "all 4 answered as expected" in result.stdout
+    assert "all 6 answered as expected" in result.stdout

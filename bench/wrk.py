@@ -1,6 +1,7 @@
-"""Running wrk on its own core and reading its summary."""
+"""Running wrk on its own core, with the scenario's request, and reading its summary."""
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.processes import pinned, stop_group
+from bench.request import Request
 
 REPORT_SCRIPT = Path(__file__).parent / "wrk_report.lua"
 MARKER = "BENCH-RESULT "
@@ -56,26 +58,36 @@ def find_wrk() -> str | None:
     return shutil.which("wrk")
 
 
-def run_wrk(url: str, *, connections: int, duration: int, cpu: int) -> WrkResult:
-    """Load `url` for `duration` seconds with `connections` keep-alive connections."""
+def wrk_command(
+    wrk: str, origin: str, request: Request, *, connections: int, duration: int
+) -> tuple[list[str], dict[str, str]]:
+    """wrk's command line (`origin` is `http://host:port`) and the variables its script reads
+    the method and body from."""
+    argv = [wrk, f"-t{THREADS}", f"-c{connections}", f"-d{duration}s", "-s", str(REPORT_SCRIPT)]
+    for name, value in request.headers:
+        argv += ["-H", f"{name}: {value}"]
+    argv.append(origin + request.path)
+    # wrk takes headers as flags but a method and a body only from its Lua script.
+    # os.fsdecode: the environment gives the script the body's exact bytes back.
+    return argv, {"BENCH_METHOD": request.method, "BENCH_BODY": os.fsdecode(request.body)}
+
+
+def run_wrk(
+    origin: str, request: Request, *, connections: int, duration: int, cpu: int
+) -> WrkResult:
+    """Send `request` to `origin` for `duration` seconds on `connections` keep-alive
+    connections."""
     wrk = find_wrk()
     if wrk is None:
         raise WrkError("wrk is not installed")
-    argv = [
-        wrk,
-        f"-t{THREADS}",
-        f"-c{connections}",
-        f"-d{duration}s",
-        "-s",
-        str(REPORT_SCRIPT),
-        url,
-    ]
+    argv, env = wrk_command(wrk, origin, request, connections=connections, duration=duration)
     process = subprocess.Popen(
         pinned(cpu, argv),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, **env},
     )
     try:
         output, _ = process.communicate(timeout=duration + 30)

@@ -1,4 +1,9 @@
--- Loaded by the benchmark harness (wrk -s): prints wrk's summary as one JSON line.
+-- Loaded by the benchmark harness (wrk -s): sends the scenario's method and body, which wrk takes
+-- from a script only (its headers come as -H flags), and prints wrk's summary as one JSON line.
+wrk.method = os.getenv("BENCH_METHOD") or wrk.method
+local body = os.getenv("BENCH_BODY")
+if body and body ~= "" then wrk.body = body end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   local mean = 0

@@ -11,12 +11,19 @@ Each application serves the four framework scenarios, in this order:
 so that the measured route is the last of 100: a router that tries its routes one by one pays
 for the 99 before it. Routes are written here once, in porch's syntax, and `translate` writes
 them in each framework's own.
+
+The typed applications (`*_typed.py`: porch, FastAPI, Litestar, BlackSheep) serve the two typed
+scenarios from the same path, with the same types and constraints, declared the way each
+framework's documentation shows:
+
+    POST /orders   an order (JSON) validated, answered 201 with the order      (fw-typed-post)
+    GET  /orders   three typed query parameters and a header, answered as JSON (fw-typed-get)
 """
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 HELLO = "Hello, world!"
 MESSAGE = {"message": HELLO}
@@ -114,3 +121,53 @@ def translate(template: str, style: str) -> str:
 def route_answer(user_id: int, post: str) -> dict[str, Any]:
     """The measured route's answer, built from both parameters."""
     return {"user_id": user_id, "post": post}
+
+
+# The typed scenarios. An order: a customer, 1 to ITEMS_MAX line items, an optional note.
+ORDERS_PATH = "/orders"
+CUSTOMER_MAX = 50
+SKU_MAX = 32
+ITEMS_MAX = 100
+NOTE_MAX = 200
+ORDER = {
+    "customer": "Ada Lovelace",
+    "items": [
+        {"sku": "PEN-042", "quantity": 3, "price": 2.5},
+        {"sku": "INK-007", "quantity": 1, "price": 12.75},
+        {"sku": "PAD-100", "quantity": 10, "price": 0.99},
+    ],
+    "note": "Leave it at the porch",
+}
+# Each breaks one constraint (or leaves out a required field), which every framework must refuse.
+BAD_ORDERS = [
+    {**ORDER, "customer": ""},
+    {**ORDER, "customer": "x" * (CUSTOMER_MAX + 1)},
+    {**ORDER, "items": []},
+    {key: value for key, value in ORDER.items() if key != "items"},
+    {**ORDER, "items": [{"sku": "PEN-042", "quantity": 0, "price": 2.5}]},
+    {**ORDER, "items": [{"sku": "PEN-042", "quantity": "three", "price": 2.5}]},
+    {**ORDER, "items": [{"sku": "PEN-042", "quantity": 3, "price": 0}]},
+    {**ORDER, "items": [{"sku": "", "quantity": 3, "price": 2.5}]},
+    {**ORDER, "note": "x" * (NOTE_MAX + 1)},
+]
+
+# The typed query: `limit` (1 to LIMIT_MAX), `shipped` (a bool), `sort` (a Sort) and the
+# X-Client header.
+LIMIT_MAX = 100
+Sort = Literal["newest", "oldest", "total"]
+SEARCH_QUERY = "limit=20&shipped=true&sort=newest"
+CLIENT_HEADER = "X-Client"
+CLIENT = "bench"
+SEARCH_ANSWER = {"limit": 20, "shipped": True, "sort": "newest", "client": CLIENT}
+BAD_QUERIES = [
+    "limit=0&shipped=true&sort=newest",
+    f"limit={LIMIT_MAX + 1}&shipped=true&sort=newest",
+    "limit=twenty&shipped=true&sort=newest",
+    "limit=20&shipped=maybe&sort=newest",
+    "limit=20&shipped=true&sort=cheapest",
+]
+
+
+def search_answer(limit: int, shipped: bool, sort: str, client: str) -> dict[str, Any]:
+    """fw-typed-get's answer, built from the three query parameters and the header."""
+    return {"limit": limit, "shipped": shipped, "sort": sort, "client": client}

@@ -92,9 +92,7 @@ class App(Router):
             settings = settings.load(env_file=os.path.join(self.root_folder, ".env"))
         self.settings: Settings = settings if settings is not None else Settings()
         # None: as `porch run --debug` (PORCH_DEBUG) or the settings (DEBUG) say.
-        self.debug = (
-            debug if debug is not None else _env_flag("PORCH_DEBUG") or self.settings.debug
-        )
+        self.debug = debug if debug is not None else _env_flag("PORCH_DEBUG") or self.settings.debug
         # Replacements for dependencies, in tests: `app.dependency_overrides[real] = fake`.
         self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         # What the OpenAPI document says of the application, and where it and its page are.
