@@ -125,3 +125,18 @@ def test_a_bad_setting_stops_the_application_naming_the_variable(tmp_path: Path)
     )
     assert result.returncode != 0
     assert "PAGE_SIZE='lots': Expected `int`, got `str`" in result.stderr + result.stdout
+
+
+class Optional(Settings):
+    api_key: Secret[str] | None = None
+    pin: Secret[int] = Secret(0)
+
+
+def test_optional_secrets_and_errors_that_keep_them() -> None:
+    assert Optional.load({}, env_file=None).api_key is None
+    loaded = Optional.load({"API_KEY": "letmein"}, env_file=None).api_key
+    assert loaded is not None and loaded.reveal() == "letmein"
+    with pytest.raises(SettingsError) as raised:
+        Optional.load({"PIN": "hunter2"}, env_file=None)
+    assert "hunter2" not in str(raised.value)
+    assert "PIN='********'" in str(raised.value)

@@ -38,8 +38,8 @@ class Config(Settings):
     page_size: int = 20
 
 
-def locations(call: Any, path: frozenset[str] = frozenset()) -> dict[str, str]:
-    signature = compile_signature(call, path)
+def locations(call: Any, path: dict[str, Any] | None = None) -> dict[str, str]:
+    signature = compile_signature(call, path or {})
     found = {field.name: field.location for field in [*signature.fields, *signature.body]}
     found.update({name: "path" for name, _ in signature.path})
     found.update({name: "settings" for name, _ in signature.settings})
@@ -68,7 +68,7 @@ def test_scalars_and_their_lists_come_from_the_query_string() -> None:
     ) -> None: ...
 
     assert set(locations(handler).values()) == {"query"}
-    signature = compile_signature(handler, frozenset())
+    signature = compile_signature(handler, {})
     many = {field.name for field in signature.fields if field.many}
     assert many == {"m", "o"}
     required = {field.name for field in signature.fields if field.required}
@@ -92,7 +92,7 @@ def test_markers_say_where() -> None:
         extra: Annotated[int, Body(embed=True)] = 0,
     ) -> None: ...
 
-    found = locations(handler, frozenset({"team_id"}))
+    found = locations(handler, {"team_id": int})
     assert found == {
         "request": "request",
         "team_id": "path",
@@ -108,7 +108,7 @@ def test_markers_say_where() -> None:
         "config": "settings",
         "dep": "depends",
     }
-    signature = compile_signature(handler, frozenset({"team_id"}))
+    signature = compile_signature(handler, {"team_id": int})
     keys = {field.name: field.key for field in [*signature.fields, *signature.body]}
     assert keys["q"] == "page"
     assert keys["x_token"] == "x-token"
@@ -128,8 +128,8 @@ def test_a_single_body_parameter_is_the_whole_body_unless_embedded() -> None:
 
     def embedded(item: Annotated[Item, Body(embed=True)]) -> None: ...
 
-    assert compile_signature(whole, frozenset()).whole_body is not None
-    assert compile_signature(embedded, frozenset()).whole_body is None
+    assert compile_signature(whole, {}).whole_body is not None
+    assert compile_signature(embedded, {}).whole_body is None
 
 
 def test_constraints_become_part_of_the_type() -> None:
@@ -137,7 +137,7 @@ def test_constraints_become_part_of_the_type() -> None:
         limit: Annotated[int, Query(ge=1, le=100, description="how many")] = 10,
     ) -> None: ...
 
-    (field,) = compile_signature(handler, frozenset()).fields
+    (field,) = compile_signature(handler, {}).fields
     assert msgspec.convert("5", field.annotation, strict=False) == 5
     with pytest.raises(msgspec.ValidationError, match="<= 100"):
         msgspec.convert("500", field.annotation, strict=False)
@@ -196,6 +196,21 @@ def test_depends_as_a_default_and_by_type() -> None:
     def handler(a: int = Depends(lambda: 1), b: Annotated[Service, Depends()] = None) -> None:  # type: ignore[assignment, assignment]
         ...
 
-    signature = compile_signature(handler, frozenset())
+    signature = compile_signature(handler, {})
     assert [name for name, _ in signature.dependencies] == ["a", "b"]
     assert signature.dependencies[1][1].call is Service
+
+
+def test_path_parameters_typed_as_their_converter_need_no_checking() -> None:
+    def handler(
+        team_id: int, name: str, ratio: float, other: Annotated[int, Path(ge=1)]
+    ) -> None: ...
+
+    signature = compile_signature(
+        handler, {"team_id": int, "name": str, "ratio": int, "other": int}
+    )
+    typed = dict(signature.path)
+    assert typed["team_id"] is None and typed["name"] is None  # the converter checked them
+    assert typed["ratio"] is float  # annotated otherwise than its converter gives: converted
+    assert typed["other"] is not None  # a marker's constraints: checked
+    assert compile_signature(lambda team_id: None, {"team_id": int}).plain

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from porch.http.errors import HTTPError
 from porch.http.headers import is_json
 from porch.web.signature import (
     BODY,
@@ -26,7 +27,6 @@ from porch.web.signature import (
     HEADER,
     QUERY,
     Dependency,
-    Field,
     Signature,
 )
 from porch.web.validation import (
@@ -79,17 +79,20 @@ class Solver:
                 value = self._convert(value, typed, ["path", name])
             kwargs[name] = value
         if signature.fields:
-            await self._fields(signature.fields, kwargs)
+            await self._fields(signature, kwargs)
         if signature.body:
             await self._body(signature, kwargs)
         for name, kind in signature.settings:
             kwargs[name] = _settings(request, kind)
         return kwargs if len(self.errors) == before else None
 
-    async def _fields(self, fields: list[Field], kwargs: dict[str, Any]) -> None:
+    async def _fields(self, signature: Signature, kwargs: dict[str, Any]) -> None:
+        """Query, header, cookie, form and file fields: read, then converted together."""
         request = self.request
         form = None
-        for field in fields:
+        found: dict[str, Any] = {}  # what was sent, to convert
+        absent = False  # a required field was not sent
+        for field in signature.fields:
             location = field.location
             if location == QUERY:
                 source: Any = request.query
@@ -99,7 +102,10 @@ class Solver:
                 source = request.cookies
             else:
                 if form is None:
-                    form = await request.form()
+                    try:
+                        form = await request.form()
+                    except HTTPError as error:  # not a form (415), a malformed one (400)
+                        raise ProblemError(error.status, error.detail or "") from None
                 source = form
             if location == FILE:
                 value: Any = form.getfiles(field.key) if form is not None else []
@@ -111,13 +117,33 @@ class Solver:
                 value = source.get(field.key)
             if value is None or (field.many and not value):
                 if field.required:
-                    self.errors.append(missing([location, field.key]))
+                    absent = True
                 else:
                     kwargs[field.name] = field.default
-                continue
-            if location != FILE:
-                value = self._convert(value, field.annotation, [location, field.key])
-            kwargs[field.name] = value
+            elif field.as_text or location == FILE:
+                kwargs[field.name] = value
+            else:
+                found[field.name] = value
+        if not absent:
+            if not found:
+                return
+            try:
+                # PERF: every value in one conversion, through a Struct msgspec compiled once
+                # (a scalar type converted on its own is looked up afresh each time).
+                converted = msgspec.convert(found, signature.fields_type, strict=False)
+            except msgspec.ValidationError:
+                pass
+            else:
+                for name in found:
+                    kwargs[name] = getattr(converted, name)
+                return
+        # Something is wrong: field by field, so that every error is reported, in order.
+        for field in signature.fields:
+            where: list[str | int] = [field.location, field.key]
+            if field.name in found:
+                kwargs[field.name] = self._convert(found[field.name], field.annotation, where)
+            elif field.required and field.name not in kwargs:
+                self.errors.append(missing(where))
 
     async def _body(self, signature: Signature, kwargs: dict[str, Any]) -> None:
         """The JSON body: 415 if it is sent as something else, 400 if it is no JSON."""

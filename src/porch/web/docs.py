@@ -103,7 +103,7 @@ def serve_docs(app: "App", table: RouteTable) -> None:
             continue  # the application's own answer at that path wins (a root mount is a
             # fallback for what no route answers: it does not count)
         route.include_in_schema = False
-        route.handler = Handler(route.endpoint, frozenset())
+        route.handler = Handler(route.endpoint, {})
         route.hooks = hooks
         route.direct = not hooks.before and not hooks.after
         # Served, but not listed with the application's own routes (app.routes).

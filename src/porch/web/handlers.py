@@ -70,7 +70,7 @@ class Handler:
     def __init__(
         self,
         endpoint: Callable[..., Any],
-        path_params: frozenset[str],
+        path_params: Mapping[str, type | None],
         *,
         response_model: Any = FROM_ANNOTATION,
         status: int | None = None,

@@ -89,12 +89,7 @@ class Request:
     def query(self) -> MultiDict:
         """The query string's parameters (`request.query.get("page", "1")`, `.getlist`)."""
         if self._query is None:
-            raw = self.head.query
-            self._query = MultiDict(
-                parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="utf-8")
-                if raw
-                else ()
-            )
+            self._query = MultiDict(parse_query(self.head.query))
         return self._query
 
     @property
@@ -358,6 +353,23 @@ def _in_thread(method: str) -> RuntimeError:
         f"request.{method}() is {kind}: in a `def` handler (it runs in a worker thread), "
         f"use request.sync.{method}()"
     )
+
+
+def parse_query(raw: bytes) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a query string, blank values kept, as parse_qsl gives them."""
+    if not raw:
+        return []
+    text = raw.decode("latin-1")
+    # PERF: most query strings escape nothing: split them (parse_qsl unquotes every piece,
+    # a quarter of a typed GET's time).
+    if 37 in raw or 43 in raw:  # '%', '+' (ints: see h1.NUL for why)
+        return parse_qsl(text, keep_blank_values=True, encoding="utf-8")
+    pairs = []
+    for piece in text.split("&"):
+        if piece:
+            name, _, value = piece.partition("=")
+            pairs.append((name, value))
+    return pairs
 
 
 def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:

@@ -14,7 +14,7 @@ handler is looked for innermost first.
 """
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from porch.web.handlers import Handler
@@ -223,7 +223,9 @@ _ROUTE_OPTIONS = frozenset(
 )
 
 
-def _compile(route: Route, path_params: frozenset[str], dependencies: tuple[Any, ...]) -> Handler:
+def _compile(
+    route: Route, path_params: Mapping[str, type | None], dependencies: tuple[Any, ...]
+) -> Handler:
     return Handler(
         route.endpoint,
         path_params,

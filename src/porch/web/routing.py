@@ -168,9 +168,24 @@ class Route:
         return "/" + "/".join(parts) if parts else "/"
 
 
-def template_parameters(path: str) -> frozenset[str]:
-    """The names of a template's parameters (`/teams/<int:team_id>` -> {"team_id"})."""
-    return frozenset(match.group("name") for match in _PARAMETER.finditer(path))
+# What the built-in converters give, by name (a user's converter gives what it gives: None).
+_CONVERTED_TYPES: dict[str, type] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "path": str,
+    "uuid": uuid.UUID,
+    "slug": str,
+}
+
+
+def template_parameters(path: str) -> dict[str, type | None]:
+    """A template's parameters and the types their converters give, where porch knows them
+    (`/teams/<int:team_id>` -> {"team_id": int})."""
+    return {
+        match.group("name"): _CONVERTED_TYPES.get(match.group("converter") or "str")
+        for match in _PARAMETER.finditer(path)
+    }
 
 
 def parse_template(

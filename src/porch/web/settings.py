@@ -92,7 +92,8 @@ class Settings(msgspec.Struct, kw_only=True):
             try:
                 raw[field.name] = _read(text, field.type)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                raise SettingsError(f"{variable}={text!r}: {exc}") from None
+                shown = _MASK if _is_secret(field.type) else text  # not even in an error
+                raise SettingsError(f"{variable}={shown!r}: {exc}") from None
         try:
             return msgspec.convert(raw, cls, strict=False, dec_hook=_decode)
         except msgspec.ValidationError as exc:
@@ -105,14 +106,23 @@ class Settings(msgspec.Struct, kw_only=True):
 
 def _read(text: str, kind: Any) -> Any:
     """A setting's value from its text: scalars as they are written, the rest as JSON."""
-    from porch.web.signature import is_scalar
+    from porch.web.signature import is_scalar, strip_optional
 
-    inner = kind
-    if typing.get_origin(inner) is Secret:
+    inner = strip_optional(kind)
+    if typing.get_origin(inner) is Secret or inner is Secret:
         inner = (typing.get_args(inner) or (str,))[0]
     if is_scalar(inner) or inner is Any:
         return msgspec.convert(text, kind, strict=False, dec_hook=_decode)
     return msgspec.json.decode(text.encode(), type=kind, strict=False, dec_hook=_decode)
+
+
+def _is_secret(kind: Any) -> bool:
+    """Whether a type is, or holds, a Secret."""
+    return (
+        kind is Secret
+        or typing.get_origin(kind) is Secret
+        or any(_is_secret(arg) for arg in typing.get_args(kind))
+    )
 
 
 def _naming_the_variable(cls: type[Settings], message: str) -> str:

@@ -24,7 +24,7 @@ import inspect
 import types
 import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -47,7 +47,17 @@ class SignatureError(Exception):
 class Field:
     """One value a callable takes from the request."""
 
-    __slots__ = ("annotation", "default", "key", "location", "many", "name", "param", "required")
+    __slots__ = (
+        "annotation",
+        "as_text",
+        "default",
+        "key",
+        "location",
+        "many",
+        "name",
+        "param",
+        "required",
+    )
 
     def __init__(
         self,
@@ -66,7 +76,9 @@ class Field:
         self.required = default is MISSING
         self.param = param  # the marker, with its documentation (or None)
         # A list of what the query string (or form, or headers) repeats.
-        self.many = typing.get_origin(strip_optional(bare(annotation))) in _SEQUENCES
+        self.many = typing.get_origin(bare(strip_optional(bare(annotation)))) in _SEQUENCES
+        # PERF: text taken as it is comes as it was sent: nothing to convert or check.
+        self.as_text = strip_optional(annotation) in (str, list[str])
 
     def __repr__(self) -> str:
         return f"<Field {self.location} {self.key!r} {self.name}>"
@@ -83,7 +95,7 @@ class Dependency:
         target = _unwrap(call)
         self.generator = inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target)
         self.is_async = is_async_callable(call)
-        self.signature = compile_signature(call, frozenset())
+        self.signature = compile_signature(call, {})
 
     def __repr__(self) -> str:
         return f"<Dependency {self.signature.name}>"
@@ -98,6 +110,7 @@ class Signature:
         "call",
         "dependencies",
         "fields",
+        "fields_type",
         "name",
         "path",
         "request",
@@ -111,6 +124,8 @@ class Signature:
         self.request: str | None = None  # the parameter that takes the request
         self.path: list[tuple[str, Any]] = []  # (name, type to validate as, or None)
         self.fields: list[Field] = []  # query, header, cookie, form and file fields
+        # A Struct of the fields to convert (not text, not files), by parameter name.
+        self.fields_type: type[msgspec.Struct] | None = None
         self.body: list[Field] = []  # JSON body fields
         self.whole_body: Field | None = None  # the one field the whole body is (else embedded)
         self.settings: list[tuple[str, type]] = []
@@ -142,7 +157,7 @@ class Signature:
 
 def compile_signature(
     call: Callable[..., Any],
-    path_params: frozenset[str],
+    path_params: Mapping[str, type | None],
     extra_dependencies: tuple[Any, ...] = (),
 ) -> Signature:
     """Work out what `call` takes; SignatureError for a parameter nothing can give."""
@@ -172,7 +187,9 @@ def compile_signature(
             signature.dependencies.append((name, _dependency(depends, base, signature.name, name)))
         elif name in path_params:
             marker = next((m for m in markers if isinstance(m, Param)), None)
-            typed = None if base in (MISSING, str, Any) and marker is None else _typed(base, marker)
+            # The converter's own type needs no checking: it refused anything else (404).
+            given = base in (MISSING, Any) or base is path_params[name]
+            typed = None if given and marker is None else _typed(base, marker)
             signature.path.append((name, typed))
         else:
             field = _field(name, annotation, base, markers, default, signature)
@@ -180,6 +197,11 @@ def compile_signature(
                 (signature.body if field.location == BODY else signature.fields).append(field)
     if len(signature.body) == 1 and not _embedded(signature.body[0]):
         signature.whole_body = signature.body[0]
+    converted = [f for f in signature.fields if not f.as_text and f.location != FILE]
+    if converted:
+        # Defaults are never used: what was not sent is not converted.
+        members = [(field.name, field.annotation, None) for field in converted]
+        signature.fields_type = msgspec.defstruct("Fields", members, kw_only=True)
     return signature
 
 
