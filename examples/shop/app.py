@@ -12,11 +12,13 @@ import logging
 
 from categories import categories
 from items import items
-from problems import problem, shop_document
 from settings import ShopSettings
 from store import ShopStore
 
-from porch import App, HTTPError, JSONResponse, Request
+from porch import App, HTTPError, Request
+from porch.http.native import Response as NativeResponse
+from porch.http.status import reason_phrase
+from porch.web.validation import ProblemError, problem_response
 
 logger = logging.getLogger("shop")
 
@@ -34,20 +36,9 @@ def create_app(store: ShopStore | None = None, settings: ShopSettings | None = N
     app.state.store = store if store is not None else ShopStore()
     app.include(categories)
     app.include(items)
-    # Every error, porch's 404s and 405s included, in the one format the 422s have.
+    # Every error, porch's 404s and 405s for unknown paths included, as problem details (an
+    # API's routes answer theirs so already; this makes the rest of the site agree).
     app.errorhandler(HTTPError)(problem)
-
-    document: dict[str, object] | None = None
-
-    # Takes the place of porch's own document, to add what porch cannot say yet (problems.py).
-    @app.get("/openapi.json", include_in_schema=False)
-    async def openapi(request: Request) -> JSONResponse:
-        nonlocal document
-        if document is None:
-            document = shop_document(app)
-        if request.root_path:  # behind a proxy, "Try it out" goes through it too
-            return JSONResponse({**document, "servers": [{"url": request.root_path}]})
-        return JSONResponse(document)
 
     @app.on_startup
     def warn_read_only() -> None:
@@ -56,6 +47,13 @@ def create_app(store: ShopStore | None = None, settings: ShopSettings | None = N
             logger.warning("SHOP_API_KEY is not set: the shop refuses every change (401).")
 
     return app
+
+
+def problem(request: Request, exc: HTTPError) -> NativeResponse:
+    """An HTTP error as problem details, as porch answers a 422."""
+    if not isinstance(exc, ProblemError):
+        exc = ProblemError(exc.status, exc.detail or reason_phrase(exc.status))
+    return problem_response(exc)
 
 
 app = create_app()

@@ -2,14 +2,15 @@
 
 from dependencies import Store, require_api_key
 from models import Category
-from problems import answers
 from store import Conflict
 
 from porch import Depends, Router, abort
 
 categories = Router(name="categories", tags=["categories"])
 # Every route of this router, and only those, wants the API key.
-changes = Router(dependencies=[Depends(require_api_key)])
+changes = Router(
+    dependencies=[Depends(require_api_key)], responses={401: "No valid X-Api-Key header"}
+)
 
 
 @categories.get("/categories")
@@ -18,8 +19,7 @@ async def list_categories(store: Store) -> list[Category]:
     return store.categories()
 
 
-@categories.get("/categories/<slug:slug>")
-@answers(404)
+@categories.get("/categories/<slug:slug>", responses={404: "Not found"})
 async def get_category(slug: str, store: Store) -> Category:
     """Get one category."""
     category = store.category(slug)
@@ -28,8 +28,7 @@ async def get_category(slug: str, store: Store) -> Category:
     return category
 
 
-@changes.post("/categories", status=201)
-@answers(409)
+@changes.post("/categories", status=201, responses={409: "Conflict"})
 async def create_category(category: Category, store: Store) -> Category:
     """Add a category; its slug must be free."""
     try:
@@ -38,8 +37,7 @@ async def create_category(category: Category, store: Store) -> Category:
         abort(409, str(conflict))
 
 
-@changes.delete("/categories/<slug:slug>")
-@answers(404, 409)
+@changes.delete("/categories/<slug:slug>", responses={404: "Not found", 409: "Conflict"})
 async def delete_category(slug: str, store: Store) -> None:
     """Remove a category that holds no item."""
     try:

@@ -5,7 +5,6 @@ from typing import Annotated
 
 from dependencies import Store, item_filters, pagination, require_api_key
 from models import Item, ItemIn, ItemPage, ItemPatch
-from problems import answers
 from settings import ShopSettings
 from store import InvalidItem, ItemFilters, Page
 
@@ -14,7 +13,9 @@ from porch.web.validation import RequestValidationError
 
 items = Router(name="items", tags=["items"])
 # Every route of this router, and only those, wants the API key.
-changes = Router(dependencies=[Depends(require_api_key)])
+changes = Router(
+    dependencies=[Depends(require_api_key)], responses={401: "No valid X-Api-Key header"}
+)
 
 # The images the shop takes, by content type, with how each kind of file starts. No SVG: it is
 # served back from the shop's own origin, where a script in it would run.
@@ -35,8 +36,7 @@ async def list_items(
     return store.search(filters, page)
 
 
-@items.get("/items/<int:item_id>")
-@answers(404)
+@items.get("/items/<int:item_id>", responses={404: "Not found"})
 async def get_item(item_id: int, store: Store) -> Item:
     """Get one item."""
     item = store.item(item_id)
@@ -54,8 +54,7 @@ async def create_item(item: ItemIn, store: Store) -> Item:
         raise RequestValidationError(invalid.errors) from None
 
 
-@changes.patch("/items/<int:item_id>")
-@answers(404)
+@changes.patch("/items/<int:item_id>", responses={404: "Not found"})
 async def update_item(item_id: int, patch: ItemPatch, store: Store) -> Item:
     """Change the fields the body holds; the others keep their values."""
     try:
@@ -67,16 +66,22 @@ async def update_item(item_id: int, patch: ItemPatch, store: Store) -> Item:
     return item
 
 
-@changes.delete("/items/<int:item_id>")
-@answers(404)
+@changes.delete("/items/<int:item_id>", responses={404: "Not found"})
 async def delete_item(item_id: int, store: Store) -> None:
     """Remove an item and its image."""
     if not store.remove_item(item_id):
         abort(404, f"There is no item {item_id}.")
 
 
-@changes.put("/items/<int:item_id>/image")
-@answers(400, 404, 413, 415)
+@changes.put(
+    "/items/<int:item_id>/image",
+    responses={
+        400: "Malformed form",
+        404: "Not found",
+        413: "Image too large",
+        415: "Not an image, or not a form",
+    },
+)
 async def put_image(
     item_id: int,
     image: Annotated[UploadFile, File(description="A PNG, JPEG or GIF image")],
@@ -105,8 +110,7 @@ async def put_image(
     return item
 
 
-@items.get("/items/<int:item_id>/image")
-@answers(404)
+@items.get("/items/<int:item_id>/image", responses={404: "Not found"})
 async def get_image(item_id: int, store: Store) -> Response:
     """Get an item's image."""
     found = store.image(item_id)

@@ -383,3 +383,41 @@ def test_http_error_and_response_objects() -> None:
         abort(400, "bad")
     assert caught.value.detail == "bad"
     assert isinstance(Response("x"), Response)
+
+
+def test_an_api_routes_errors_are_problem_details_unless_html_is_asked(
+    client_for: Callable[..., Any],
+) -> None:
+    from typing import Annotated
+
+    from porch import Query
+
+    app = App(__name__)
+
+    @app.get("/items/<int:item_id>")
+    async def item(item_id: int, verbose: Annotated[bool, Query()] = False) -> dict[str, int]:
+        abort(404, "No such item")
+
+    @app.get("/page")
+    async def page() -> str:
+        abort(404)
+
+    client = client_for(app)
+    for accept in ("*/*", "application/json", None):
+        headers = {"Accept": accept} if accept else {}
+        response = client.get("/items/3", headers=headers)
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"] == "No such item"
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    assert (
+        client.get("/items/3", headers={"Accept": browser})
+        .headers["content-type"]
+        .startswith("text/html")
+    )
+    # A route that reads nothing typed keeps the negotiated page.
+    assert (
+        client.get("/page", headers={"Accept": "*/*"})
+        .headers["content-type"]
+        .startswith("text/html")
+    )

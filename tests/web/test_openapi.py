@@ -526,9 +526,9 @@ def test_problem_responses(document: dict[str, Any]) -> None:
     assert posted["400"]["content"] == posted["415"]["content"] == problem
     # Typed query parameters only: 422.
     assert sorted(operation(document, "/items/{item_id}")["responses"]) == ["200", "422"]
-    # A form is not JSON: no 415.
+    # A form: 400 (malformed), 415 (not a form), 422 (not valid).
     photos = operation(document, "/items/{item_id}/photos", "post")["responses"]
-    assert sorted(photos) == ["200", "422"]
+    assert sorted(photos) == ["200", "400", "415", "422"]
     # Nothing typed (a slug the converter checks): nothing to refuse.
     assert sorted(operation(document, "/things/{slug}")["responses"]) == ["200"]
     assert document["components"]["schemas"]["ProblemDetails"]["required"] == [
@@ -791,3 +791,25 @@ def test_the_applications_hooks_run_around_the_page(client_for: Client) -> None:
     assert page.headers["x-frame-options"] == "DENY"
     assert client.get("/openapi.json").headers["x-frame-options"] == "DENY"
     assert seen == ["/docs", "/openapi.json"]
+
+
+def test_responses_a_route_and_its_routers_declare() -> None:
+    app = App(__name__)
+    api = Router(prefix="/api", responses={401: "No valid key"})
+
+    class Gone(msgspec.Struct):
+        reason: str
+
+    @api.get("/items/<int:item_id>", responses={404: "No such item", 410: {"model": Gone}})
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    app.include(api)
+    answers = openapi_document(app)["paths"]["/api/items/{item_id}"]["get"]["responses"]
+    assert sorted(answers) == ["200", "401", "404", "410"]
+    assert answers["404"]["description"] == "No such item"
+    assert answers["401"]["description"] == "No valid key"
+    assert answers["404"]["content"] == {
+        "application/problem+json": {"schema": {"$ref": REF + "ProblemDetails"}}
+    }
+    assert answers["410"]["content"]["application/json"]["schema"] == {"$ref": REF + "Gone"}

@@ -44,6 +44,19 @@ def wants_json(head: RequestHead) -> bool:
     return json_weight > html_weight
 
 
+def prefers_html(head: RequestHead) -> bool:
+    """Whether the client asks for HTML rather than JSON (a browser's Accept, not `*/*`)."""
+    accept = head.header(b"accept")
+    if not accept or b"html" not in accept:
+        return False
+    weights = parse_quality_list(accept)
+    json_weight = max(
+        (q for kind, q in weights.items() if kind == "application/json" or kind.endswith("+json")),
+        default=0.0,
+    )
+    return weights.get("text/html", 0.0) > json_weight
+
+
 def utf8_safe(text: str) -> str:
     """`text` without lone surrogates (an undecodable file name's, from os.listdir say),
     which UTF-8 cannot hold: each becomes '?'."""
@@ -89,6 +102,13 @@ async def error_response(app: "App", request: "Request", exc: Exception) -> Nati
         if handler is None:
             if isinstance(exc, ProblemError):  # a typed API's: problem details, always JSON
                 return problem_response(exc)
+            route = request.route
+            if route is not None and not route.handler.plain and not prefers_html(request.head):
+                # An API route's errors are problem details too, abort(404) as much as a 422
+                # (a browser asking for HTML still gets a page).
+                problem = ProblemError(exc.status, exc.detail or reason_phrase(exc.status))
+                problem.headers = exc.headers
+                return problem_response(problem)
             return error_page(request.head, exc.status, exc.detail, exc.headers)
         return await _handled(app, handler, request, exc, exc.status, exc.headers)
     handler = hooks.handler_for(exc, None)

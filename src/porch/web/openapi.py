@@ -154,18 +154,37 @@ class _Document:
         if body is not None:
             operation["requestBody"] = body
         operation["responses"] = responses = self.responses(route)
+        descriptions: dict[int, str | None] = {}
         typed = any(
             sig.fields or sig.body or any(kind is not None for _, kind in sig.path)
             for sig in signatures
         )
         errors = [422] if typed else []
-        if any(sig.body for sig in signatures):
-            errors = [400, 415, *errors]
-        for status in errors:
+        if any(sig.body for sig in signatures) or any(
+            field.location in (FORM, FILE) for sig in signatures for field in sig.fields
+        ):
+            errors = [400, 415, *errors]  # malformed, or not JSON (not a form)
+        for status, given in (route.responses or {}).items():
+            if not isinstance(given, (str, dict)) and status < 400:
+                given = {"model": given}
+            if isinstance(given, dict) and "model" in given:
+                media: dict[str, Any] = {}
+                self.schemas.put(media, "schema", given["model"])
+                description = given.get("description") or reason_phrase(status)
+                responses[str(status)] = {
+                    "description": description,
+                    "content": {"application/json": media},
+                }
+            elif status < 400:
+                responses[str(status)] = {"description": given or reason_phrase(status)}
+            elif status not in errors:
+                errors.append(status)
+                descriptions[status] = given if isinstance(given, str) else None
+        for status in sorted(errors):
             reference: dict[str, Any] = {}
             problem_refs.append(reference)
             responses[str(status)] = {
-                "description": reason_phrase(status),
+                "description": descriptions.get(status) or reason_phrase(status) or "Error",
                 "content": {PROBLEM: {"schema": reference}},
             }
             self.problems = True

@@ -58,6 +58,7 @@ class Router:
         name: str | None = None,
         tags: Sequence[str] = (),
         dependencies: Sequence[Any] = (),
+        responses: Mapping[int, Any] | None = None,
     ) -> None:
         if prefix and not prefix.startswith("/"):
             raise RouteError(f"a router's prefix must start with '/': {prefix!r}")
@@ -65,6 +66,7 @@ class Router:
         self.name = name
         self.tags = tuple(tags)
         self.dependencies = tuple(dependencies)
+        self.responses = dict(responses or {})  # for every route below, in the document
         self._routes: list[Route] = []
         self._included: list[tuple[Router, str]] = []
         self._error_handlers: dict[int | type[BaseException], Hook] = {}
@@ -185,6 +187,7 @@ class Router:
         outer: tuple["Router", ...] = (),
         tags: tuple[str, ...] = (),
         dependencies: tuple[Any, ...] = (),
+        responses: Mapping[int, Any] | None = None,
     ) -> Iterator[tuple[str, Hooks, list[Route]]]:
         """For this router and every router it includes: its full prefix, the hooks that apply
         under it, and its routes as they are served (full path and name, inherited tags and
@@ -195,6 +198,7 @@ class Router:
         hooks = Hooks(chain)
         tags = (*tags, *self.tags)
         dependencies = (*dependencies, *self.dependencies)
+        responses = {**(responses or {}), **self.responses}
         routes = []
         for route in self._routes:
             full_path = join_paths(base, route.path)
@@ -204,6 +208,7 @@ class Router:
                 name=space + route.name,
                 tags=(*tags, *route.tags),
                 dependencies=(*dependencies, *route.dependencies),
+                responses={**responses, **(route.responses or {})} or None,
                 hooks=hooks,
             )
             names = template_parameters(full_path)
@@ -215,7 +220,7 @@ class Router:
             routes.append(served)
         yield base, hooks, routes
         for router, extra in self._included:
-            yield from router.walk(base + extra, space, chain, tags, dependencies)
+            yield from router.walk(base + extra, space, chain, tags, dependencies, responses)
 
 
 _ROUTE_OPTIONS = frozenset(

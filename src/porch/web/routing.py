@@ -143,6 +143,9 @@ class Route:
     description: str | None = _option(None)
     response_model: Any = _option(FROM_ANNOTATION)  # noqa: RUF009 - a sentinel, shared
     dependencies: tuple[Any, ...] = _option(())  # run before the handler, values unused
+    # Other answers it may give, for the document: {404: "No such item"}, or a model's type,
+    # or {"description": ..., "model": T}; an error's content is problem details.
+    responses: dict[int, Any] | None = _option(None)  # noqa: RUF009 - None, not a dict
     deprecated: bool = _option(False)
     include_in_schema: bool = _option(True)
     operation_id: str | None = _option(None)
