@@ -216,7 +216,7 @@ class Router:
                 # An including router adds parameters (its prefix) or dependencies: compiled
                 # again, with them.
                 served.handler = _compile(route, names, served.dependencies)
-            served.direct = not hooks.before and not hooks.after
+            served.direct = not (hooks.before or hooks.after or hooks.teardown)
             routes.append(served)
         yield base, hooks, routes
         for router, extra in self._included:
