@@ -278,14 +278,7 @@ class App(Router):
             if target.__class__ is Route and target.direct:
                 # PERF: the usual request (no hooks) is answered here: for a plain async
                 # handler, no coroutine of ours between the server and the endpoint.
-                handler = target.handler
-                if handler.plain and handler.is_async:
-                    if handler.has_args:
-                        value = await handler.endpoint(**handler.arguments(request))
-                    else:
-                        value = await handler.endpoint()
-                else:
-                    value = await handler.call(request, self.executor)
+                value = await target.handler.invoke(request, self.executor)
                 response = to_native(value, request)
                 if request._form is None:
                     return response  # PERF: a direct route has no teardown hooks either
