@@ -1,49 +1,18 @@
-"""examples/teams end to end in headless Chromium: Debian's chromium driven by Playwright, against
-a real `porch run app:app --app-dir examples/teams`.
+"""examples/teams end to end in headless Chromium (tests/browser.py: Debian's chromium driven by
+Playwright), against a real `porch run app:app --app-dir examples/teams`."""
 
-Only Playwright's Python package is needed (not `playwright install`): it drives the system's
-chromium through `executable_path`. Without either, the tests skip locally and fail in CI.
-"""
-
-import os
-import shutil
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.support import IN_CI, ROOT, PorchProcess
+from tests.browser import launch, needs_browser
+from tests.support import ROOT, PorchProcess
 
-try:
-    from playwright.sync_api import Browser, Page, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-MISSING = [
-    what
-    for what, present in (
-        ("the playwright package (pip install playwright)", sync_playwright is not None),
-        (f"chromium ({CHROMIUM}; apt-get install chromium)", os.access(CHROMIUM, os.X_OK)),
-    )
-    if not present
-]
-
-# Locally a missing browser skips; in CI it fails (CI must install it).
-pytestmark = [
-    pytest.mark.skipif(bool(MISSING) and not IN_CI, reason="missing " + ", ".join(MISSING)),
-    pytest.mark.timeout(60),
-]
+pytestmark = [needs_browser, pytest.mark.timeout(60)]
 
 HEADER_GREEN = "rgb(29, 92, 58)"  # .site-header's background in static/style.css (#1d5c3a)
 
@@ -58,13 +27,8 @@ def site() -> Iterator[PorchProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator["Browser"]:
-    if MISSING:
-        pytest.fail("the browser tests need " + " and ".join(MISSING))
-    assert sync_playwright is not None
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

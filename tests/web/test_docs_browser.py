@@ -2,30 +2,25 @@
 itself on a real porch server, runs an operation with "Try it out" and shows the answer; under
 the page's Content-Security-Policy, with no console error and no request leaving the machine.
 
-Chromium and Playwright are found as the examples' browser tests find them (Debian's chromium
-through `executable_path`); without them the tests skip locally and fail in CI.
+Chromium and Playwright as tests/browser.py finds them; without them the tests skip locally and
+fail in CI.
 """
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import msgspec
 import pytest
 
 from porch import App, Header, Query
-from tests.examples.test_teams_browser import CHROMIUM, CHROMIUM_ARGS, MISSING
-from tests.support import IN_CI, ThreadServer, serve
+from tests.browser import launch, needs_browser
+from tests.support import ThreadServer, serve
 
-try:
-    from playwright.sync_api import Browser, Page, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
-pytestmark = [
-    pytest.mark.skipif(bool(MISSING) and not IN_CI, reason="missing " + ", ".join(MISSING)),
-    pytest.mark.timeout(90),
-]
+pytestmark = [needs_browser, pytest.mark.timeout(90)]
 
 
 class Item(msgspec.Struct):
@@ -60,13 +55,8 @@ def server() -> Iterator[ThreadServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator["Browser"]:
-    if MISSING:
-        pytest.fail("the browser tests need " + " and ".join(MISSING))
-    assert sync_playwright is not None
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch() as browser:
         yield browser
-        browser.close()
 
 
 class Watched:
