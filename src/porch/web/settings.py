@@ -64,7 +64,7 @@ def _decode(kind: Any, value: Any) -> Any:
         args = typing.get_args(kind)
         inner = args[0] if args else str
         return Secret(msgspec.convert(value, inner, strict=False, dec_hook=_decode))
-    raise NotImplementedError(f"type {kind!r} is not supported")
+    raise TypeError(f"type {kind!r} is not supported")  # msgspec: a ValidationError
 
 
 class Settings(msgspec.Struct, kw_only=True):
