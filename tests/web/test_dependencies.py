@@ -262,3 +262,32 @@ def test_every_error_is_reported_and_a_failing_dependency_is_not_called(
         {"loc": ["query", "tag"], "msg": "Field required", "type": "missing"},
     ]
     assert called == []
+
+
+def test_the_value_is_converted_after_the_clean_ups(client_for: Client) -> None:
+    # As a session's commit gives a new row its key before the response model reads it.
+    class Row:
+        def __init__(self) -> None:
+            self.id: int | None = None
+            self.name = "new"
+
+    class RowOut(msgspec.Struct):
+        id: int
+        name: str
+
+    def store() -> Iterator[list[Row]]:
+        pending: list[Row] = []
+        yield pending
+        for number, row in enumerate(pending, 1):
+            row.id = number  # "committed"
+
+    app = App(__name__)
+
+    @app.post("/rows", status=201)
+    def add(pending: Annotated[list[Row], Depends(store)]) -> RowOut:
+        row = Row()
+        pending.append(row)
+        return row  # type: ignore[return-value]
+
+    response = client_for(app).post("/rows")
+    assert (response.status_code, response.json()) == (201, {"id": 1, "name": "new"})

@@ -520,3 +520,34 @@ def test_json_of_another_media_type_is_415(client_for: Client, content_type: str
         assert response.status_code == 415, target
     vendor = {"Content-Type": "application/merge-patch+json"}
     assert client.post("/json", content=b"[1]", headers=vendor).status_code == 200
+
+
+def test_on_sent_callbacks_run_once_the_server_has_the_response(
+    client_for: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = App(__name__)
+    events: list[str] = []
+
+    @app.get("/")
+    async def index(request: Request) -> str:
+        async def closed() -> None:
+            events.append("async callback")
+
+        def failing() -> None:
+            raise RuntimeError("a callback that fails is logged")
+
+        request.on_sent(lambda: events.append("callback"))
+        request.on_sent(failing)
+        request.on_sent(closed)
+        events.append("handler")
+        return "ok"
+
+    client = client_for(app)
+    with caplog.at_level(logging.ERROR, logger="porch.error"):
+        assert client.get("/").text == "ok"
+        for _ in range(100):
+            if len(events) == 3:
+                break
+            client._portal_run(asyncio.sleep(0.01))
+    assert events == ["handler", "callback", "async callback"]
+    assert any("a callback that fails" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)

@@ -13,6 +13,7 @@ has the response. An exception becomes the answer of an error handler (`porch.we
 """
 
 import asyncio
+import inspect
 import logging
 import os
 import sys
@@ -280,7 +281,7 @@ class App(Router):
                 # handler, no coroutine of ours between the server and the endpoint.
                 value = await target.handler.invoke(request, self.executor)
                 response = to_native(value, request)
-                if request._form is None:
+                if request._form is None and request._sent is None:
                     return response  # PERF: a direct route has no teardown hooks either
             else:
                 response = await self._around(request, target)
@@ -293,7 +294,7 @@ class App(Router):
 
             response = close_uploads_after(response, request._form)
         hooks = request.hooks
-        if hooks is not None and hooks.teardown:
+        if (hooks is not None and hooks.teardown) or request._sent is not None:
             # (PERF: made elsewhere: a closure here would make cells of this coroutine's locals.)
             response = when_sent(response, self._teardown_callback(request, hooks, error))
         return response
@@ -342,20 +343,28 @@ class App(Router):
             return response
 
     def _teardown_callback(
-        self, request: Request, hooks: Hooks, error: Exception | None
+        self, request: Request, hooks: Hooks | None, error: Exception | None
     ) -> Callable[[], None]:
         return lambda: self._run_teardown(request, hooks, error)
 
-    def _run_teardown(self, request: Request, hooks: Hooks, error: Exception | None) -> None:
-        """Run the teardown_request hooks (the server has the response); log what they raise."""
+    def _run_teardown(self, request: Request, hooks: Hooks | None, error: Exception | None) -> None:
+        """Run what waits for the server to have the response: the request's on_sent
+        callbacks, then the teardown_request hooks; log what they raise."""
 
         async def run() -> None:
-            for hook in hooks.teardown:
+            from porch.web.errors import log_exception
+
+            for callback in request._sent or ():
+                try:
+                    result = callback()
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as exc:
+                    log_exception(request, exc)
+            for hook in hooks.teardown if hooks is not None else ():
                 try:
                     await call_hook(hook, request, error)
                 except Exception as exc:
-                    from porch.web.errors import log_exception
-
                     log_exception(request, exc)
 
         task = asyncio.ensure_future(run())

@@ -125,13 +125,19 @@ class Handler:
                 value = await self.endpoint(**kwargs)
             else:
                 value = await self.call_in_thread(request, executor, kwargs)
-            value = self.convert(value)
         except BaseException as exc:
             await solver.close(exc)
             raise
         if solver.cleanups:
+            # Before the value is converted: a session commits first (and so gives new rows
+            # their keys), and a commit that fails is the answer instead.
             await solver.close(None)
-        return value
+        if self.response_model is not None and not self.is_async:
+            # What a `def` handler returns may load more as it is read (an ORM relationship):
+            # read in a worker thread too, never on the event loop.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(executor, self.convert, value)
+        return self.convert(value)
 
     def convert(self, value: Any) -> Any:
         """A handler's value as the route answers it: through the response model, with the

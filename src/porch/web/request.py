@@ -12,7 +12,7 @@ says so, else as soon as that much has arrived.
 import asyncio
 import json
 from asyncio import _get_running_loop
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -42,6 +42,7 @@ class Request:
         "_json",
         "_query",
         "_reader",
+        "_sent",
         "_state",
         "app",
         "head",
@@ -72,6 +73,7 @@ class Request:
         self._json: Any = _UNREAD
         self._form: FormData | None = None
         self._state: SimpleNamespace | None = None
+        self._sent: list[Callable[[], object]] | None = None  # see on_sent
 
     # The head.
 
@@ -255,6 +257,14 @@ class Request:
             await self._read_body()
             return
         self._reader = SpooledBody(await receive_whole(self._chunks(limit)))
+
+    def on_sent(self, callback: Callable[[], object]) -> None:
+        """Run `callback()` once the server has the response, as teardown hooks run (what
+        it returns is awaited if it is awaitable; what it raises is logged)."""
+        if self._sent is None:
+            self._sent = [callback]
+        else:
+            self._sent.append(callback)
 
     def close(self) -> None:
         """Let a body received whole go (its temporary file, if it has one)."""
