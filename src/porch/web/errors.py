@@ -100,16 +100,7 @@ async def error_response(app: "App", request: "Request", exc: Exception) -> Nati
     if isinstance(exc, HTTPError):
         handler = hooks.handler_for(exc, exc.status)
         if handler is None:
-            if isinstance(exc, ProblemError):  # a typed API's: problem details, always JSON
-                return problem_response(exc)
-            route = request.route
-            if route is not None and not route.handler.plain and not prefers_html(request.head):
-                # An API route's errors are problem details too, abort(404) as much as a 422
-                # (a browser asking for HTML still gets a page).
-                problem = ProblemError(exc.status, exc.detail or reason_phrase(exc.status))
-                problem.headers = exc.headers
-                return problem_response(problem)
-            return error_page(request.head, exc.status, exc.detail, exc.headers)
+            return http_error_page(request, exc)
         return await _handled(app, handler, request, exc, exc.status, exc.headers)
     handler = hooks.handler_for(exc, None)
     if handler is not None:
@@ -149,10 +140,25 @@ async def _handled(
             if not any(item == name for item, _ in raw):
                 raw.append((name, text))  # Allow of a 405, WWW-Authenticate of a 401...
         return response.finish(request)
-    except HTTPError as error:
-        return error_page(request.head, error.status, error.detail, error.headers)
+    except HTTPError as error:  # a handler may answer by raising one (a 409 for a violation)
+        return http_error_page(request, error)
     except Exception as second:
         return failure(app, request, second)
+
+
+def http_error_page(request: "Request", exc: HTTPError) -> NativeResponse:
+    """The default answer to an HTTP error: problem details from a typed API's route, else the
+    page the client prefers (JSON or HTML)."""
+    if isinstance(exc, ProblemError):  # a typed API's own: always problem details
+        return problem_response(exc)
+    route = request.route
+    if route is not None and not route.handler.plain and not prefers_html(request.head):
+        # An API route's errors are problem details too, abort(404) as much as a 422 (a
+        # browser asking for HTML still gets a page).
+        problem = ProblemError(exc.status, exc.detail or reason_phrase(exc.status))
+        problem.headers = exc.headers
+        return problem_response(problem)
+    return error_page(request.head, exc.status, exc.detail, exc.headers)
 
 
 def failure(app: "App", request: "Request", exc: BaseException) -> NativeResponse:

@@ -73,6 +73,14 @@ class Settings(msgspec.Struct, kw_only=True):
     env_prefix: ClassVar[str] = ""
 
     debug: bool = False
+    # The database (porch.db): where (default: SQLite beside the application), and how.
+    database_url: str | None = None
+    database_pool_size: int = 5
+    database_max_overflow: int = 10
+    database_pool_timeout: float = 10.0  # seconds to wait for a pooled connection (then 503)
+    database_pool_pre_ping: bool = True
+    database_statement_timeout: float | None = None  # seconds (PostgreSQL, MySQL)
+    database_echo: bool = False  # log every statement
 
     @classmethod
     def load(

@@ -1,0 +1,107 @@
+"""Engines for a database URL, sync and asyncio, with the settings porch applies to each kind.
+
+- SQLite: the standard driver (sync) and aiosqlite (async); WAL, `foreign_keys=ON` and a busy
+  timeout on every connection, so that several workers writing at once wait for each other
+  instead of failing with "database is locked".
+- PostgreSQL: psycopg 3 for both, unless the URL names asyncpg (then asyncpg for async).
+- MySQL and MariaDB: PyMySQL (sync) and aiomysql (async).
+Pool size, overflow, timeout and pre-ping apply to every server; a statement timeout to
+PostgreSQL and MySQL (SQLite has none).
+"""
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+# Seconds a SQLite connection waits for another's write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineOptions:
+    """How engines connect and pool, from the settings."""
+
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout: float = 10.0
+    pool_pre_ping: bool = True
+    statement_timeout: float | None = None  # seconds
+    echo: bool = False
+
+
+def driver_urls(url: str | URL) -> tuple[URL, URL]:
+    """The sync and async forms of a database URL (`postgresql://` -> psycopg for both)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    driver = parsed.get_driver_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite"), parsed.set(drivername="sqlite+aiosqlite")
+    if backend == "postgresql":
+        asynchronous = "postgresql+asyncpg" if driver == "asyncpg" else "postgresql+psycopg"
+        return parsed.set(drivername="postgresql+psycopg"), parsed.set(drivername=asynchronous)
+    if backend in ("mysql", "mariadb"):
+        return (
+            parsed.set(drivername=f"{backend}+pymysql"),
+            parsed.set(drivername=f"{backend}+aiomysql"),
+        )
+    return parsed, parsed  # a dialect porch knows nothing of: as given
+
+
+def create_engines(url: str | URL, options: EngineOptions) -> tuple[Engine, AsyncEngine]:
+    """A sync and an async engine for `url`."""
+    sync_url, async_url = driver_urls(url)
+    sync_engine = create_engine(sync_url, **_options(sync_url, options, asynchronous=False))
+    async_engine = create_async_engine(async_url, **_options(async_url, options, asynchronous=True))
+    if sync_url.get_backend_name() == "sqlite":
+        for engine in (sync_engine, async_engine.sync_engine):
+            event.listen(engine, "connect", _sqlite_pragmas)
+    return sync_engine, async_engine
+
+
+def _options(url: URL, options: EngineOptions, asynchronous: bool) -> dict[str, Any]:
+    backend = url.get_backend_name()
+    driver = url.get_driver_name()
+    kwargs: dict[str, Any] = {"echo": options.echo, "pool_pre_ping": options.pool_pre_ping}
+    connect: dict[str, Any] = {}
+    if backend == "sqlite":
+        connect["timeout"] = SQLITE_BUSY_TIMEOUT
+        if url.database in (None, "", ":memory:"):
+            # One in-memory database, shared by every session of the process.
+            kwargs["poolclass"] = StaticPool
+            connect["check_same_thread"] = False
+            kwargs.pop("pool_pre_ping")
+        else:
+            kwargs.update(pool_size=options.pool_size, max_overflow=options.max_overflow)
+            kwargs["pool_timeout"] = options.pool_timeout
+    else:
+        kwargs.update(pool_size=options.pool_size, max_overflow=options.max_overflow)
+        kwargs["pool_timeout"] = options.pool_timeout
+        timeout = options.statement_timeout
+        if timeout:
+            milliseconds = str(int(timeout * 1000))
+            if backend == "postgresql" and driver == "asyncpg":
+                connect["server_settings"] = {"statement_timeout": milliseconds}
+            elif backend == "postgresql":
+                connect["options"] = f"-c statement_timeout={milliseconds}"
+            elif backend == "mariadb":
+                connect["init_command"] = f"SET SESSION max_statement_time={timeout:g}"
+            elif backend == "mysql":  # MySQL's bounds SELECT statements only
+                connect["init_command"] = f"SET SESSION max_execution_time={milliseconds}"
+    if connect:
+        kwargs["connect_args"] = connect
+    return kwargs
+
+
+def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    # Write-ahead logging lets readers go on while one writes; foreign keys are off by
+    # default in SQLite; the busy timeout makes a writer wait for the lock, not fail.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+    cursor.close()
