@@ -146,7 +146,7 @@ class Handler:
             return value  # it says its own status and body
         model = self.response_model
         if model is not None and value.__class__ is not model:
-            if typing.get_origin(model) is value.__class__:
+            if isinstance(value, msgspec.Struct) and typing.get_origin(model) is value.__class__:
                 # Page[TeamOut] from a Page of rows: msgspec would keep a Struct of the same
                 # class as it is, whatever its items; its fields are converted instead.
                 value = msgspec.structs.asdict(value)
