@@ -43,10 +43,7 @@ def install(app: "App", database: "Database") -> None:
         if isinstance(error, sa.DBAPIError) and _timed_out(error):
             logger.warning("A statement ran past the statement timeout: %s", error.orig)
             raise HTTPError(503, "The database took too long to answer", _retry_after())
-        if isinstance(error, sa.DBAPIError) and not (
-            isinstance(error, (sa.OperationalError, sa.InterfaceError))
-            or error.connection_invalidated
-        ):
+        if isinstance(error, sa.DBAPIError) and not _unavailable(error):
             raise error  # a mistake in the application (bad SQL...): a 500, logged
         database.unreachable(error.orig or error if isinstance(error, sa.DBAPIError) else error)
         raise HTTPError(503, "The database is not available right now", _retry_after())
@@ -73,6 +70,23 @@ def constraint_name(error: sa.IntegrityError) -> str:
     if "FOREIGN KEY" in message.upper():
         return "a foreign key"
     return "a constraint"
+
+
+def _unavailable(error: sa.DBAPIError) -> bool:
+    """Whether an error says the database cannot be reached or used now (not a mistake)."""
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, (sa.OperationalError, sa.InterfaceError)):
+        return False
+    if type(error.orig).__module__ == "sqlite3":
+        # SQLite calls most of its errors "operational", "no such table" among them.
+        message = str(error.orig).lower()
+        return any(phrase in message for phrase in _SQLITE_UNAVAILABLE)
+    return True
+
+
+# What SQLite says when the file cannot be used now, rather than of a mistake in the SQL.
+_SQLITE_UNAVAILABLE = ("locked", "unable to open", "disk i/o", "busy", "readonly database")
 
 
 def _timed_out(error: sa.DBAPIError) -> bool:

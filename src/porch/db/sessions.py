@@ -9,6 +9,7 @@ relationship). `def` handlers take `Session` (the commit runs in a worker thread
 """
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
@@ -36,6 +37,11 @@ def request_session(request: Request) -> Iterator[SyncSession]:
 
 async def request_async_session(request: Request) -> AsyncIterator[sqlalchemy_asyncio.AsyncSession]:
     """The dependency behind `AsyncSession`."""
+    if _FIRST_STEP_WITHOUT_TASK:
+        # On porch's server a handler's first step runs without a task of its own on Python
+        # 3.11; SQLAlchemy's pool times its waits with asyncio timeouts, which cancel the
+        # current task: step once, so that the session is used in the request's own task.
+        await asyncio.sleep(0)
     database = database_of(request.app)
     session = database.async_session()
     request.on_sent(session.close)
@@ -56,6 +62,8 @@ def _close(session: SyncSession) -> object:
     # that is no work for the event loop.
     return asyncio.get_running_loop().run_in_executor(None, session.close)
 
+
+_FIRST_STEP_WITHOUT_TASK = sys.version_info < (3, 12)  # see porch.server.adapters.EAGER_TASKS
 
 Session = Annotated[SyncSession, Depends(request_session)]
 AsyncSession = Annotated[sqlalchemy_asyncio.AsyncSession, Depends(request_async_session)]
