@@ -269,3 +269,93 @@ def test_porch_says_where_it_listens(tmp_path, command):
             proc.wait()
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+# porch db: the application is found as porch run finds it; its errors are one line too.
+
+DB_APP = """
+from porch import App
+from porch.db import Database
+
+
+def create():
+    app = App(__name__)
+    Database(app, url="sqlite:///" + __file__ + ".db")
+    return app
+"""
+
+
+def test_db_help_lists_the_settings_that_find_the_application():
+    assert help_flags("db") == {
+        "-h",
+        "--help",
+        "--app",
+        "--app-dir",
+        "--factory",
+        "-d",
+        "--directory",
+    }
+    _, output = porch_command("db", "--help")
+    assert "PORCH_APP" in output and "PORCH_APP_DIR" in output
+    for command in ("init", "makemigrations", "migrate", "downgrade", "history", "current"):
+        assert f"  {command} " in output
+    assert "  check " in output
+
+
+def test_db_finds_the_application_as_run_does(tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "project.py").write_text(DB_APP)
+    environ = {"PORCH_APP": "project:create", "PORCH_APP_DIR": "site", "PORCH_FACTORY": "1"}
+    code, output = porch_command("db", "init", env=environ, cwd=tmp_path)
+    assert code == 0, output
+    # Beside the application's module by default, as Flask-Migrate and Django do.
+    assert "Created site/migrations" in output
+    assert (tmp_path / "site" / "migrations" / "env.py").is_file()
+    code, output = porch_command(
+        "db", "--app", "project:create", "--app-dir", "site", "--factory", "current", cwd=tmp_path
+    )
+    assert (code, output.strip()) == (0, "At base: no migrations applied")
+    code, output = porch_command("db", "-d", "elsewhere", "init", env=environ, cwd=tmp_path)
+    assert code == 0 and (tmp_path / "elsewhere" / "env.py").is_file(), output
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (["db", "current"], 2, "Error: Missing the application: porch db --app module:attribute"),
+        (
+            ["db", "--app", "tests.apps_process.nowhere:app", "current"],
+            1,
+            'Error: Could not import module "tests.apps_process.nowhere"',
+        ),
+        (["db", "--app", APP, "current"], 1, f"Error: {APP} is not a porch App"),
+        (
+            ["db", "--app", "tests.apps_process.failing_startup_hook:app", "current"],
+            1,
+            "has no Database: db = Database(app)",
+        ),
+        (
+            ["db", "--app", "project:create", "--factory", "current"],
+            1,
+            "Error: No migrations folder at ",
+        ),
+        (["db", "--app", "project:create", "--factory", "downgrade"], 2, "Missing argument"),
+        (["db", "nonsense"], 2, "No such command 'nonsense'"),
+    ],
+)
+def test_db_errors_are_one_line(tmp_path, args, status, message):
+    (tmp_path / "project.py").write_text(DB_APP)
+    code, output = porch_command(
+        *args, cwd=tmp_path, env={"PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
+    )
+    assert code == status, output
+    assert message in single_line(output)
+
+
+def test_db_unknown_revision_is_one_line(tmp_path):
+    (tmp_path / "project.py").write_text(DB_APP)
+    environ = {"PORCH_APP": "project:create", "PORCH_FACTORY": "1"}
+    assert porch_command("db", "init", env=environ, cwd=tmp_path)[0] == 0
+    code, output = porch_command("db", "migrate", "0ddba11", env=environ, cwd=tmp_path)
+    assert code == 1
+    assert single_line(output) == "Error: Can't locate revision identified by '0ddba11'"

@@ -1,87 +1,16 @@
-"""The `porch` command: run, serve."""
+"""The `porch` command: run, serve, routes, db."""
 
-import dataclasses
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
+from porch.cli.db import db_group
+from porch.cli.options import settings_options, to_settings
 from porch.server.launch import ConfigError, run
-from porch.server.settings import Settings, env_name, value_type
+from porch.server.settings import Settings
 from porch.version import __version__
-
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
-
-
-class SettingOption(click.Option):
-    """An option for a settings field: click shows its PORCH_* variable in --help, and
-    `Settings.from_env` alone reads it, so that a variable means the same everywhere."""
-
-    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
-        return None
-
-
-def settings_options(*scopes: str) -> Decorator:
-    """Click options (and arguments) for the settings fields of the given scopes."""
-
-    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        for item in reversed(dataclasses.fields(Settings)):
-            meta = item.metadata
-            if meta["scope"] not in scopes:
-                continue
-            kind = value_type(item)
-            flags = meta["flags"]
-            default = item.default if item.default is not dataclasses.MISSING else None
-            if not flags:
-                command = click.argument(item.name, required=False, default=default)(command)
-                continue
-            options: dict[str, Any] = {
-                "cls": SettingOption,
-                "help": meta["help"],
-                "envvar": env_name(item.name),
-                "show_envvar": True,
-                "hidden": meta["hidden"],
-            }
-            if meta["multiple"]:
-                options.update(multiple=True, type=kind, default=())
-            elif kind is bool:
-                options.update(is_flag=True, default=default, show_default=True)
-                if "/" not in flags[0]:
-                    options["flag_value"] = True
-            else:
-                choice = meta["choices"]
-                options.update(
-                    type=click.Choice(choice) if choice else kind,
-                    default=default,
-                    show_default=default is not None and default != "",
-                )
-            command = click.option(*flags, item.name, **options)(command)
-        return command
-
-    return decorate
-
-
-def to_settings(ctx: click.Context, values: dict[str, Any], *scopes: str) -> Settings:
-    """Defaults, then PORCH_* variables, then the command line; a UsageError if they cannot work."""
-    given = {
-        name: list(value) if isinstance(value, tuple) else value
-        for name, value in values.items()
-        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
-    }
-    # Only the variables of this command's settings: PORCH_APP means nothing to `porch serve`.
-    names = {
-        env_name(f.name) for f in dataclasses.fields(Settings) if f.metadata["scope"] in scopes
-    }
-    environ = {name: value for name, value in os.environ.items() if name in names}
-    try:
-        settings = Settings.from_env(environ, **given)
-        settings.validate()
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -164,6 +93,9 @@ def routes_command(app: str, app_dir: str, factory: bool) -> None:
         )
 
 
+cli.add_command(db_group)
+
+
 def _qualified_name(endpoint: Any) -> str:
     module = getattr(endpoint, "__module__", None) or "?"
     return f"{module}.{getattr(endpoint, '__qualname__', repr(endpoint))}"
@@ -177,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(exc.format_message(), err=True)
         sys.exit(2)
     except click.UsageError as exc:
-        hint = f" (see porch {exc.ctx.info_name} --help)" if exc.ctx and exc.ctx.parent else ""
+        hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx and exc.ctx.parent else ""
         click.echo(f"Error: {exc.format_message()}{hint}", err=True)
         sys.exit(2)
     except click.ClickException as exc:

@@ -2,6 +2,7 @@
 them, after a server forks its workers: a pool is never shared across processes), its
 sessions, and how what goes wrong with it is answered (porch.db.errors)."""
 
+import functools
 import logging
 import os
 import weakref
@@ -60,6 +61,8 @@ class Database:
         )
         _databases[app] = self
         install(app, self)
+        # `porch run` names the migrations the database lacks (it never applies them itself).
+        app.on_startup(functools.partial(_warn_unapplied_migrations, app, self))
         app.on_shutdown(self.dispose)
 
     def __repr__(self) -> str:
@@ -155,3 +158,11 @@ def database_of(app: "App | None") -> Database:
 def default_url(folder: str) -> str:
     """SQLite in the application's folder: sqlite:///<folder>/app.db."""
     return "sqlite:///" + os.path.join(os.path.abspath(folder), "app.db")
+
+
+async def _warn_unapplied_migrations(app: "App", database: Database) -> None:
+    if not os.path.isdir(os.path.join(app.root_folder, "migrations")):
+        return  # PERF: Alembic (a tenth of a second to import) only for apps with migrations
+    from porch.db.migrations import warn_unapplied
+
+    await warn_unapplied(app, database)
