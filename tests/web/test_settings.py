@@ -140,3 +140,8 @@ def test_optional_secrets_and_errors_that_keep_them() -> None:
         Optional.load({"PIN": "hunter2"}, env_file=None)
     assert "hunter2" not in str(raised.value)
     assert "PIN='********'" in str(raised.value)
+
+
+def test_an_app_reads_the_built_in_settings_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db.example/shop")
+    assert App(__name__).settings.database_url == "postgresql://db.example/shop"

@@ -106,9 +106,11 @@ class App(Router):
         self.root_folder = _module_folder(import_name)
         # The application's settings, read now: a bad value stops it here, naming the
         # variable. A Settings class is read from the environment and the .env beside the app.
-        if isinstance(settings, type):
-            settings = settings.load(env_file=os.path.join(self.root_folder, ".env"))
-        self.settings: Settings = settings if settings is not None else Settings()
+        if settings is None or isinstance(settings, type):
+            # The built-in Settings unless told: DATABASE_URL and the rest apply to any app.
+            kind = settings or Settings
+            settings = kind.load(env_file=os.path.join(self.root_folder, ".env"))
+        self.settings: Settings = settings
         # None: as `porch run --debug` (PORCH_DEBUG) or the settings (DEBUG) say.
         self.debug = debug if debug is not None else _env_flag("PORCH_DEBUG") or self.settings.debug
         # Replacements for dependencies, in tests: `app.dependency_overrides[real] = fake`.
