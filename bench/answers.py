@@ -195,3 +195,58 @@ class HTMLPage:
                 if wrong:
                     return wrong
         return None
+
+
+# The database scenarios' World rows: ids and numbers both from 1 to 10,000.
+WORLD_MAX = 10_000
+WORLD_KEYS = {"id", "randomNumber"}
+
+
+def world_row_problem(row: Any) -> str | None:
+    """What is wrong with one World row of an answer, or None."""
+    if not isinstance(row, dict) or row.keys() != WORLD_KEYS:
+        return f"the row {json.dumps(row)[:80]}, not an object of id and randomNumber"
+    for key in sorted(WORLD_KEYS):
+        value = row[key]
+        # bool is an int to Python, not to JSON.
+        if type(value) is not int or not 1 <= value <= WORLD_MAX:
+            return f"the row {json.dumps(row)}: {key} is not an integer from 1 to {WORLD_MAX:,}"
+    return None
+
+
+@dataclass(frozen=True)
+class WorldRows:
+    """application/json holding one World row (an object), or a list of exactly `count` of them:
+    each `{"id": ..., "randomNumber": ...}`, both integers from 1 to 10,000, no other key."""
+
+    count: int | None = None  # None: one row, as an object
+    status: int = 200
+
+    @property
+    def size(self) -> int:
+        row = len('{"id":1234,"randomNumber":5678}')
+        return row if self.count is None else (row + 1) * self.count + 1
+
+    def describe(self) -> str:
+        if self.count is None:
+            return "a JSON World row (`id` and `randomNumber`, integers from 1 to 10,000)"
+        return f"a JSON list of {self.count} World rows"
+
+    def problem(self, body: bytes, content_type: str) -> str | None:
+        wrong = _wrong_type(content_type, "application/json")
+        if wrong:
+            return wrong
+        try:
+            value = json.loads(body)
+        except ValueError:
+            return f"a body that is not JSON: {body[:80]!r}"
+        if self.count is None:
+            return world_row_problem(value)
+        if not isinstance(value, list) or len(value) != self.count:
+            shown = f"{len(value)} items" if isinstance(value, list) else "no list"
+            return f"{shown}, not a list of {self.count} rows: {body[:80]!r}"
+        for row in value:
+            wrong = world_row_problem(row)
+            if wrong:
+                return wrong
+        return None

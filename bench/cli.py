@@ -16,7 +16,7 @@ from bench import report
 from bench.lock import exclusive_run
 from bench.machine import BUSY_LOAD, describe_machine
 from bench.runner import Plan, check_all, measure_all
-from bench.scenarios import SCENARIOS, Scenario
+from bench.scenarios import GROUPS, SCENARIOS, Scenario
 from bench.wrk import find_wrk
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,6 +40,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=names,
         metavar="NAME",
         help=f"run only this scenario (repeatable): {', '.join(names)}",
+    )
+    parser.add_argument(
+        "--group",
+        action="append",
+        choices=list(GROUPS),
+        help="run only the scenarios of this group (repeatable), e.g. database",
     )
     parser.add_argument(
         "--server",
@@ -91,6 +97,8 @@ def list_scenarios() -> None:
         refused = f", {len(scenario.refused)} invalid requests" if scenario.refused else ""
         print(f"  {scenario.request}, {scenario.connections} connections{refused}")
         print(f"  targets: {'; '.join(goals)}")
+        if scenario.compared_with:
+            print(f"  ratio to {', '.join(scenario.compared_with)} reported (no target)")
         for server in scenario.servers:
             print(f"  - {server.label}")
 
@@ -117,7 +125,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.list:
         list_scenarios()
         return
-    scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
+    scenarios = [
+        s
+        for s in SCENARIOS
+        if (not args.scenario or s.name in args.scenario)
+        and (not args.group or s.group in args.group)
+    ]
     labels = args.server or []
     known = {server.label for scenario in scenarios for server in scenario.servers}
     if unknown := sorted(set(labels) - known):
@@ -129,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     plan = make_plan(args)
     # By default only a run of everything speaks for the docs.
-    write_docs = args.docs if args.docs is not None else not (args.scenario or labels)
+    write_docs = args.docs if args.docs is not None else not (args.scenario or args.group or labels)
     command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
     # Started in the background, a process inherits an ignored SIGINT: take Ctrl+C back.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -173,8 +186,9 @@ def check(scenarios: Sequence[Scenario], labels: Sequence[str]) -> None:
         )
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        cpu = min(os.sched_getaffinity(0))
-        outcomes = check_all(scenarios, cpu, progress, labels)
+        allowed = sorted(os.sched_getaffinity(0))
+        # PostgreSQL, when a scenario needs it, on the second core as in a measured run.
+        outcomes = check_all(scenarios, allowed[0], progress, labels, allowed[-1])
     except KeyboardInterrupt:
         print("bench: interrupted; every server was stopped", file=sys.stderr)
         sys.exit(130)

@@ -8,6 +8,8 @@ import subprocess
 from importlib import metadata
 from typing import Any
 
+from bench.database import version as database_version
+
 # Above this 1-minute load average, other work competes with the two pinned processes.
 BUSY_LOAD = 0.5
 PACKAGES = (
@@ -26,6 +28,10 @@ PACKAGES = (
     "flask",
     "django",
     "jinja2",
+    "sqlalchemy",
+    "asyncpg",
+    "psycopg",
+    "flask-sqlalchemy",
 )
 
 
@@ -66,6 +72,7 @@ def describe_machine() -> dict[str, Any]:
     versions = {name: package_version(name) for name in PACKAGES}
     versions["nginx"] = tool_version(["nginx", "-v"], r"nginx/(\S+)")
     versions["wrk"] = tool_version(["wrk", "-v"], r"wrk (\S+)")
+    versions["postgresql"] = database_version()
     return {
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),

@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from bench.answers import Expected, answer_problem, refusal_problem
@@ -63,9 +63,16 @@ def log_tail(path: Path, lines: int = 8) -> str:
 
 @contextlib.contextmanager
 def running(
-    argv: Sequence[str], *, cwd: Path, log: Path, host: str, port: int
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    log: Path,
+    host: str,
+    port: int,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server, wait until it accepts connections, and kill its group on the way out."""
+    """Start a server (with `env` added to this environment), wait until it accepts
+    connections, and kill its group on the way out."""
     with log.open("wb") as output:
         # Output goes to a file: a pipe nobody reads would fill up and stall the server.
         process = subprocess.Popen(
@@ -75,6 +82,7 @@ def running(
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **env} if env else None,
         )
     try:
         wait_accepting(process, host, port, log)
@@ -117,12 +125,14 @@ def exchange(host: str, port: int, request: Request, timeout: float) -> tuple[in
 
 def check_answer(
     host: str, port: int, request: Request, expected: Expected, timeout: float = 15.0
-) -> None:
-    """Send the request once; raise ServerError unless the answer is the expected one."""
+) -> bytes:
+    """Send the request once; raise ServerError unless the answer is the expected one, else
+    return its body."""
     status, content_type, body = exchange(host, port, request, timeout)
     problem = answer_problem(expected, status, body, content_type)
     if problem:
         raise ServerError(f"{request} answered {problem}")
+    return body
 
 
 def check_refused(host: str, port: int, request: Request, timeout: float = 15.0) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import database as db
 from bench.answers import REFUSED
 from bench.machine import BUSY_LOAD
 from bench.runner import Outcome, Plan
@@ -21,13 +22,17 @@ LARGE_BODY = 64 * 1024
 class Verdict:
     """Whether a scenario's target was reached, and the measured ratio."""
 
-    passed: bool | None  # None: the reference could not be measured
+    passed: bool | None  # None: the reference could not be measured, or there is no target
     ratio: float | None
     reason: str
+    # False: a ratio reported for information, with nothing to reach.
+    goal: bool = True
 
     @property
     def label(self) -> str:
-        """PASS, FAIL or N/A."""
+        """PASS, FAIL, N/A, or "no target"."""
+        if not self.goal:
+            return "no target"
         return {True: "PASS", False: "FAIL", None: "N/A"}[self.passed]
 
 
@@ -88,15 +93,33 @@ def judge_ahead(scenario: Scenario, outcomes: Outcomes) -> Verdict | None:
     return Verdict(True, ratio, f"{ratio:.2f}x the fastest other, {fastest}{unmeasured}")
 
 
+def compare(scenario: Scenario, outcomes: Outcomes, label: str) -> Verdict:
+    """The subject's ratio to `label`, with no target to reach."""
+    subject = outcomes.get((scenario.name, scenario.subject))
+    other = outcomes.get((scenario.name, label))
+    if subject is None or subject.median is None or other is None or other.median is None:
+        missing = scenario.subject if subject is None or subject.median is None else label
+        return Verdict(None, None, f"{missing} was not measured", goal=False)
+    ratio = subject.median / other.median
+    return Verdict(None, ratio, f"{ratio:.2f}x", goal=False)
+
+
 def verdicts(scenario: Scenario, outcomes: Outcomes) -> list[tuple[str, Verdict]]:
-    """Each goal of a scenario, described, with its verdict."""
+    """Each goal of a scenario, described, with its verdict, then the ratios without target."""
     found = []
     target, verdict = scenario.target, judge(scenario, outcomes)
     if target is not None and verdict is not None:
         found.append((f"target {target.describe()}", verdict))
     ahead = judge_ahead(scenario, outcomes)
     if ahead is not None:
-        found.append((f"{scenario.subject} ahead of every framework", ahead))
+        others = {server.label for server in scenario.servers} - {scenario.subject}
+        every = others == set(scenario.ahead_of)
+        peers = "every framework" if every else ", ".join(scenario.ahead_of)
+        found.append((f"{scenario.subject} ahead of {peers}", ahead))
+    found.extend(
+        (f"{scenario.subject} vs {label}", compare(scenario, outcomes, label))
+        for label in scenario.compared_with
+    )
     return found
 
 
@@ -283,6 +306,8 @@ def markdown_report(
         'framework" compares medians with each other framework of the scenario, and fails if '
         "any one of them served as many requests per second or more.",
     ]
+    if any(scenario.database_check is not None for scenario in scenarios):
+        lines.append(database_method(plan, versions.get("postgresql", "")))
     for group, title in GROUPS.items():
         members = [scenario for scenario in scenarios if scenario.group == group]
         if not members:
@@ -293,6 +318,25 @@ def markdown_report(
         for scenario in members:
             lines += scenario_section(scenario, outcomes)
     return "\n".join(lines) + "\n"
+
+
+def database_method(plan: Plan, version: str) -> str:
+    """The Method's paragraph on the database scenarios: PostgreSQL, its cores, the pools."""
+    tuning = ", ".join(f"{name}={value}" for name, value in db.TUNING.items())
+    return (
+        f"- The database scenarios (db-*) follow TechEmpower's rules on PostgreSQL {version}, "
+        "which the harness starts itself for the run: a fresh data folder made by initdb (on "
+        "tmpfs, fsync off), tuned as TechEmpower tunes it "
+        f"({tuning}), with its World and Fortune tables created and filled once. "
+        f"**How the cores are shared:** the server alone on CPU {plan.server_cpu}; PostgreSQL "
+        f"and wrk together on CPU {plan.client_cpu} (the postmaster is started on that core, "
+        "and every backend it forks inherits it), so that the application under test keeps a "
+        "core to itself while the database's work competes with wrk's, never with the "
+        f"application's. Connections: {db.pool_note()}. Before and after each run, besides the "
+        "answer, the database is read: the rows answered are the rows stored, an update's new "
+        "numbers are written (and no other row changed), and the fortune added at request time "
+        "is not stored."
+    )
 
 
 def fmt_load(load: Sequence[float]) -> str:
@@ -347,6 +391,8 @@ def expectation(scenario: Scenario) -> str:
         codes = " or ".join(str(code) for code in REFUSED)
         count = len(scenario.refused)
         text += f"; {count} invalid request{'s' if count != 1 else ''}, each refused with {codes}"
+    if scenario.database_check is not None:
+        text += f"; {scenario.database_check.describe()}"
     return text
 
 
@@ -468,6 +514,10 @@ def results_json(
                 "expected": scenario.expect.describe(),
                 "connections": scenario.connections,
                 "reference": scenario.reference,
+                "compared_with": list(scenario.compared_with),
+                "database_check": (
+                    scenario.database_check.describe() if scenario.database_check else None
+                ),
                 "goals": [
                     {
                         "goal": goal,

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import database as db
+from bench.database import BenchDatabase
 from bench.processes import (
     ServerError,
     check_answer,
@@ -87,7 +89,8 @@ Progress = Callable[[str], None]
 
 
 def display_command(server: Server) -> str:
-    """The command line as a reader would type it (placeholders in capitals)."""
+    """The command line as a reader would type it (placeholders in capitals), after the
+    variables it adds to the environment."""
     names = {
         "bin": "",
         "python": "python",
@@ -96,8 +99,11 @@ def display_command(server: Server) -> str:
         "root": "DIR",
         "workdir": "TMP",
         "host": HOST,
+        "database": f"USER@{HOST}:PORT/{db.NAME}",
     }
-    return shlex.join(word.replace("{bin}/", "").format_map(names) for word in server.command_words)
+    words = [f"{name}={value}" for name, value in server.environment(names).items()]
+    words += [word.replace("{bin}/", "").format_map(names) for word in server.command_words]
+    return shlex.join(words)
 
 
 def missing_program(server: Server) -> str | None:
@@ -128,7 +134,10 @@ def measure_all(
 ) -> dict[tuple[str, str], Outcome]:
     """Run every (chosen) server of every scenario for `plan.rounds` rounds."""
     outcomes = plan_outcomes(scenarios, labels, progress)
-    with tempfile.TemporaryDirectory(prefix="porch-bench-") as temp:
+    with (
+        tempfile.TemporaryDirectory(prefix="porch-bench-") as temp,
+        database_for(scenarios, outcomes, plan.client_cpu, progress) as database,
+    ):
         tempdir = Path(temp)
         # Servers that drop privileges (nginx's workers, as root) must still read the files.
         tempdir.chmod(0o755)
@@ -141,7 +150,9 @@ def measure_all(
                         continue
                     where = f"round {turn + 1}/{plan.rounds} · {scenario.name} · {server.label}"
                     try:
-                        sample = measure(scenario, server, plan, roots[scenario.name], tempdir)
+                        sample = measure(
+                            scenario, server, plan, roots[scenario.name], tempdir, database
+                        )
                     except (ServerError, WrkError) as exc:
                         outcome.failure = str(exc)
                         progress(f"{where}: FAILED, {exc}")
@@ -168,6 +179,45 @@ def plan_outcomes(
     return outcomes
 
 
+@contextlib.contextmanager
+def database_for(
+    scenarios: Sequence[Scenario],
+    outcomes: dict[tuple[str, str], Outcome],
+    cpu: int,
+    progress: Progress,
+) -> Iterator[BenchDatabase | None]:
+    """The PostgreSQL that the database scenarios need, started on `cpu` and filled (None when
+    none is to run); without PostgreSQL, their servers are skipped, saying why."""
+    waiting = [
+        outcome
+        for scenario in scenarios
+        if scenario.database_check is not None
+        for server in scenario.servers
+        if (outcome := outcomes.get((scenario.name, server.label))) and not outcome.failure
+    ]
+    if not waiting:
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        database = None
+        reason = db.missing()
+        if reason is None:
+            try:
+                database = stack.enter_context(db.running_database(cpu))
+            except RuntimeError as exc:  # it did not start
+                reason = f"PostgreSQL did not start: {exc}"
+        if database is None:
+            progress(f"bench: the database scenarios are skipped: {reason}")
+            for outcome in waiting:
+                outcome.failure = reason
+        else:
+            progress(
+                f"bench: PostgreSQL {db.version()} on CPU {cpu}, database {db.NAME} created and "
+                f"filled: {database.url}"
+            )
+        yield database
+
+
 def write_files(tempdir: Path, scenario: Scenario) -> Path:
     """The directory holding the scenario's files ({root})."""
     root = tempdir / scenario.name
@@ -188,11 +238,18 @@ def describe_sample(sample: WrkResult) -> str:
     return text
 
 
-def measure(scenario: Scenario, server: Server, plan: Plan, root: Path, tempdir: Path) -> WrkResult:
+def measure(
+    scenario: Scenario,
+    server: Server,
+    plan: Plan,
+    root: Path,
+    tempdir: Path,
+    database: BenchDatabase | None = None,
+) -> WrkResult:
     """Start the server, check its answer, warm it up, measure it, and stop it."""
     for attempt in range(1, PORT_ATTEMPTS + 1):
         try:
-            return measure_once(scenario, server, plan, root, tempdir)
+            return measure_once(scenario, server, plan, root, tempdir, database)
         except ServerError as exc:
             # Another program may take the free port before the server binds it.
             if "in use" not in str(exc).lower() or attempt == PORT_ATTEMPTS:
@@ -200,9 +257,31 @@ def measure(scenario: Scenario, server: Server, plan: Plan, root: Path, tempdir:
     raise AssertionError("unreachable")
 
 
+def check_server(scenario: Scenario, port: int, database: BenchDatabase | None) -> None:
+    """Send the scenario's request once; raise ServerError unless the answer is right, and the
+    database holds what it should after it."""
+
+    def send() -> bytes:
+        return check_answer(HOST, port, scenario.request, scenario.expect)
+
+    if scenario.database_check is None:
+        send()
+        return
+    if database is None:
+        raise ServerError("the scenario needs the database, which is not running")
+    problem = scenario.database_check.problem(database, send)
+    if problem:
+        raise ServerError(f"{scenario.request} answered {problem}")
+
+
 @contextlib.contextmanager
 def serving(
-    scenario: Scenario, server: Server, cpu: int, root: Path, tempdir: Path
+    scenario: Scenario,
+    server: Server,
+    cpu: int,
+    root: Path,
+    tempdir: Path,
+    database: BenchDatabase | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
     """Start the server on a free port, check its answer and its refusals; yields (process,
     port, log)."""
@@ -217,23 +296,31 @@ def serving(
         "root": str(root),
         "workdir": str(workdir),
         "host": HOST,
+        "database": database.address if database is not None else "",
     }
     if server.prepare is not None:
         server.prepare(workdir, values)
     argv = server.argv(values)
+    env = server.environment(values)
     log = workdir / "server.log"
-    with running(pinned(cpu, argv), cwd=APPS, log=log, host=HOST, port=port) as proc:
-        check_answer(HOST, port, scenario.request, scenario.expect)
+    with running(pinned(cpu, argv), cwd=APPS, log=log, host=HOST, port=port, env=env) as proc:
+        check_server(scenario, port, database)
         for invalid in scenario.refused:
             check_refused(HOST, port, invalid)
         yield proc, port, log
 
 
 def measure_once(
-    scenario: Scenario, server: Server, plan: Plan, root: Path, tempdir: Path
+    scenario: Scenario,
+    server: Server,
+    plan: Plan,
+    root: Path,
+    tempdir: Path,
+    database: BenchDatabase | None = None,
 ) -> WrkResult:
     """One start of the server and one measured wrk run."""
-    with serving(scenario, server, plan.server_cpu, root, tempdir) as (proc, port, log):
+    serves = serving(scenario, server, plan.server_cpu, root, tempdir, database)
+    with serves as (proc, port, log):
         origin = f"http://{HOST}:{port}"
         request = scenario.request
         if plan.warmup:
@@ -257,18 +344,27 @@ def measure_once(
             )
         # The server must still answer correctly after the load.
         try:
-            check_answer(HOST, port, scenario.request, scenario.expect)
+            check_server(scenario, port, database)
         except ServerError as exc:
             raise ServerError(f"after the run, {exc}") from None
     return result
 
 
 def check_all(
-    scenarios: Sequence[Scenario], cpu: int, progress: Progress, labels: Sequence[str] = ()
+    scenarios: Sequence[Scenario],
+    cpu: int,
+    progress: Progress,
+    labels: Sequence[str] = (),
+    database_cpu: int | None = None,
 ) -> dict[tuple[str, str], Outcome]:
     """Start every (chosen) server of every scenario once and check its answer; no load."""
     outcomes = plan_outcomes(scenarios, labels, progress)
-    with tempfile.TemporaryDirectory(prefix="porch-bench-") as temp:
+    if database_cpu is None:
+        database_cpu = cpu
+    with (
+        tempfile.TemporaryDirectory(prefix="porch-bench-") as temp,
+        database_for(scenarios, outcomes, database_cpu, progress) as database,
+    ):
         tempdir = Path(temp)
         tempdir.chmod(0o755)
         for scenario in scenarios:
@@ -279,7 +375,7 @@ def check_all(
                     continue
                 where = f"{scenario.name} · {server.label}"
                 try:
-                    with serving(scenario, server, cpu, root, tempdir):
+                    with serving(scenario, server, cpu, root, tempdir, database):
                         pass
                 except ServerError as exc:
                     outcome.failure = str(exc)

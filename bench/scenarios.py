@@ -11,22 +11,28 @@ must reach against a named peer. Command lines are templates; the runner fills i
     {apps}     bench/apps/, also the working directory of every server
     {root}     a temporary directory holding the scenario's `files`
     {workdir}  a temporary directory of the server's own (configuration, pid file, logs)
+    {database} the database scenarios' PostgreSQL, as `user@host:port/name` (bench/database.py)
+
+A server's `env` (variables added to its environment) is filled in the same way.
 
 To add a scenario, append a `Scenario` to SCENARIOS (and its application to bench/apps/).
 
-Scenarios come in two groups, each with its section and chart in docs/benchmarks.md: the server
-(`porch run` and `porch serve` against other servers, the same application on each) and the
+Scenarios come in three groups, each with its section and chart in docs/benchmarks.md: the
+server (`porch run` and `porch serve` against other servers, the same application on each), the
 framework (`porch.App` on `porch run` against other Python frameworks on their usual servers, the
-same application written once per framework in bench/apps/frameworks/).
+same application written once per framework in bench/apps/frameworks/), and the database
+(TechEmpower's database tests on a PostgreSQL the harness starts: porch.db against other
+frameworks' ORMs, and against raw asyncpg).
 """
 
+import dataclasses
 import random
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.answers import Exact, Expected, HTMLPage, JSONValue
+from bench.answers import Exact, Expected, HTMLPage, JSONValue, WorldRows
 from bench.apps.frameworks.common import (
     BAD_ORDERS,
     BAD_QUERIES,
@@ -41,6 +47,8 @@ from bench.apps.frameworks.common import (
     SEARCH_QUERY,
     TEAMS,
 )
+from bench.apps.frameworks.techempower import ADDITIONAL_FORTUNE, FORTUNES, POOL_SIZE, QUERIES
+from bench.database import DatabaseCheck, FortunesKept, StoredRows
 from bench.nginx import write_nginx_conf
 from bench.request import Request, json_request
 
@@ -50,6 +58,7 @@ HELLO = b"Hello, world!"
 GROUPS = {
     "server": "The server: porch run and porch serve side by side with other servers",
     "framework": "The framework: porch.App side by side with other Python frameworks",
+    "database": "The database: porch.db side by side with other Python ORMs, on PostgreSQL",
 }
 HOST = "127.0.0.1"
 # Threads for gunicorn's gthread worker: the size of porch's own WSGI pool (porch run --threads,
@@ -69,6 +78,8 @@ class Server:
     # Writes the files the command needs (say, a configuration) into {workdir} before it starts.
     prepare: Prepare | None = None
     note: str = ""
+    # Variables added to its environment, filled in like the command line.
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def command_words(self) -> list[str]:
@@ -78,6 +89,10 @@ class Server:
     def argv(self, values: Mapping[str, str]) -> list[str]:
         """The command line with its placeholders filled in."""
         return [word.format_map(values) for word in self.command_words]
+
+    def environment(self, values: Mapping[str, str]) -> dict[str, str]:
+        """The variables added to its environment, placeholders filled in."""
+        return {name: value.format_map(values) for name, value in self.env.items()}
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,11 @@ class Scenario:
     # The server the ratios are to, when there is no target.
     baseline: str = ""
     group: str = "server"
+    # Servers whose ratio to `subject` is reported, with no target (the database scenarios: raw
+    # asyncpg).
+    compared_with: tuple[str, ...] = ()
+    # Needs the harness's PostgreSQL; what it holds is checked around the request too.
+    database_check: DatabaseCheck | None = None
 
     @property
     def request(self) -> Request:
@@ -177,11 +197,11 @@ def uvicorn(app: str, label: str, note: str = "httptools and uvloop") -> Server:
     return Server(label, command, note=note)
 
 
-def gunicorn_gthread(app: str, label: str, note: str = "") -> Server:
+def gunicorn_gthread(
+    app: str, label: str, note: str = "", threads: int = GUNICORN_THREADS
+) -> Server:
     """gunicorn's threaded worker, one process with as many threads as porch's WSGI pool."""
-    command = (
-        f"{{bin}}/gunicorn -k gthread -w 1 --threads {GUNICORN_THREADS} -b {{host}}:{{port}} {app}"
-    )
+    command = f"{{bin}}/gunicorn -k gthread -w 1 --threads {threads} -b {{host}}:{{port}} {app}"
     return Server(label, command, note=note)
 
 
@@ -476,4 +496,119 @@ TYPED_SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
-SCENARIOS = SERVER_SCENARIOS + FRAMEWORK_SCENARIOS + TYPED_SCENARIOS
+# The database scenarios: TechEmpower's database tests, on the PostgreSQL the harness starts.
+DATABASE_ENV = {"DATABASE_URL": "postgresql://{database}", "DATABASE_POOL_SIZE": str(POOL_SIZE)}
+PORCH_DATABASE_ENV = {
+    **DATABASE_ENV,
+    # porch.db's own settings: asyncpg, as FastAPI's SQLAlchemy application uses, and the same
+    # pool as SQLAlchemy's default engine (no overflow here, no pre-ping).
+    "DATABASE_URL": "postgresql+asyncpg://{database}",
+    "DATABASE_MAX_OVERFLOW": "0",
+    "DATABASE_POOL_PRE_PING": "false",
+}
+DATABASE_SERVERS = (
+    dataclasses.replace(
+        porch_run("frameworks.porch_db:app"),
+        env=PORCH_DATABASE_ENV,
+        note=f"porch.App with porch.db models and an AsyncSession parameter (SQLAlchemy's async "
+        f"ORM on asyncpg; a pool of {POOL_SIZE}, no overflow, pre-ping off), msgspec response "
+        "models, on porch's own server",
+    ),
+    dataclasses.replace(
+        uvicorn("frameworks.fastapi_db:app", "fastapi-sqlalchemy"),
+        env=DATABASE_ENV,
+        note=f"SQLAlchemy's async ORM on asyncpg (a pool of {POOL_SIZE}, no overflow), the same "
+        "tables and columns as porch's models, a session dependency with yield, pydantic "
+        "response models; on uvicorn (httptools, uvloop)",
+    ),
+    dataclasses.replace(
+        gunicorn_gthread("frameworks.django_db:application", "django", threads=POOL_SIZE),
+        env=DATABASE_ENV,
+        note=f"Django's ORM on psycopg 3, persistent connections (one per thread: {POOL_SIZE}), "
+        f"sync views, its Jinja2 backend; on gunicorn's gthread worker, 1 process, {POOL_SIZE} "
+        "threads",
+    ),
+    dataclasses.replace(
+        gunicorn_gthread("frameworks.flask_db:app", "flask-sqlalchemy", threads=POOL_SIZE),
+        env=DATABASE_ENV,
+        note=f"Flask-SQLAlchemy on psycopg 3 (a pool of {POOL_SIZE}, no overflow), sync views; on "
+        f"gunicorn's gthread worker, 1 process, {POOL_SIZE} threads",
+    ),
+    dataclasses.replace(
+        uvicorn("frameworks.fastapi_asyncpg:app", "fastapi-asyncpg"),
+        env=DATABASE_ENV,
+        note=f"TechEmpower's own FastAPI entry: raw asyncpg (a pool of {POOL_SIZE}), prepared "
+        "statements, dicts as JSON, one executemany for the updates; on uvicorn (httptools, "
+        "uvloop)",
+    ),
+)
+DATABASE_PEERS = ("fastapi-sqlalchemy", "django", "flask-sqlalchemy")
+DATABASE_NOTE = (
+    "TechEmpower's rules: World holds 10,000 rows and Fortune its 12, created and filled by the "
+    "harness once per run; each row is read by a query of its own. One application per "
+    "framework (bench/apps/frameworks/*_db.py, fastapi_asyncpg.py) serves all four database "
+    "scenarios, written as that framework's documentation shows."
+)
+ANSWERED_FORTUNES = sorted([*FORTUNES, (0, ADDITIONAL_FORTUNE)], key=lambda row: row[1])
+
+
+def database_scenario(
+    name: str, title: str, *, path: str, expect: Expected, check: DatabaseCheck, note: str = ""
+) -> Scenario:
+    """A database scenario: porch.db against the ORMs, and raw asyncpg for the ratio."""
+    return Scenario(
+        name=name,
+        title=title,
+        servers=DATABASE_SERVERS,
+        target=Target("porch", "fastapi-sqlalchemy", 1.3),
+        expect=expect,
+        path=path,
+        note=f"{note} {DATABASE_NOTE}".strip(),
+        ahead_of=DATABASE_PEERS,
+        group="database",
+        compared_with=("fastapi-asyncpg",),
+        database_check=check,
+    )
+
+
+DATABASE_SCENARIOS: tuple[Scenario, ...] = (
+    database_scenario(
+        "db-single",
+        "Database, one random World row as JSON",
+        path="/db",
+        expect=WorldRows(),
+        check=StoredRows(),
+    ),
+    database_scenario(
+        "db-queries",
+        f"Database, {QUERIES} random World rows, one query each, as JSON",
+        path=f"/queries?queries={QUERIES}",
+        expect=WorldRows(QUERIES),
+        check=StoredRows(),
+    ),
+    database_scenario(
+        "db-fortunes",
+        "Database, the fortunes page: 13 rows sorted and escaped, through Jinja2",
+        path="/fortunes",
+        expect=HTMLPage(
+            fragments=("<title>Fortunes</title>", "<tr><th>id</th><th>message</th></tr>"),
+            rows=tuple((str(row_id), message) for row_id, message in ANSWERED_FORTUNES),
+        ),
+        check=FortunesKept(),
+        note="The same template (bench/apps/frameworks/templates/fortunes.html) through each "
+        "framework's own Jinja2 integration; one fortune is a `<script>` element, which must "
+        "come out escaped, and the one added at request time must not be stored.",
+    ),
+    database_scenario(
+        "db-updates",
+        f"Database, {QUERIES} random World rows read, given new numbers, written back",
+        path=f"/updates?queries={QUERIES}",
+        expect=WorldRows(QUERIES),
+        check=StoredRows(updated=True),
+        note="The ids of a request are distinct and in ascending order, so that concurrent "
+        "updates lock their rows in one order and never deadlock; after the answer, the "
+        "database must hold each row's new number.",
+    ),
+)
+
+SCENARIOS = SERVER_SCENARIOS + FRAMEWORK_SCENARIOS + TYPED_SCENARIOS + DATABASE_SCENARIOS

@@ -2,12 +2,14 @@
 
 import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -21,9 +23,12 @@ from bench.apps.frameworks.common import (
     TEAMS,
     translate,
 )
+from bench.database import BenchDatabase
 from bench.request import Request
+from bench.runner import check_all
 from bench.scenarios import (
     APPS,
+    DATABASE_SCENARIOS,
     FRAMEWORK_PEERS,
     FRAMEWORK_SCENARIOS,
     TYPED_PEERS,
@@ -184,3 +189,88 @@ def test_check_runs_porch_for_real_and_says_so() -> None:
     for scenario in scenarios:
         assert f"{scenario.name} · porch: answers as expected" in result.stdout
     assert "all 6 answered as expected" in result.stdout
+
+
+# The database applications, against the harness's PostgreSQL (tests/databases.py's server).
+
+# (module in bench/apps/frameworks/, its server's label, TestClient path)
+DATABASE_APPS = [
+    ("porch_db", "porch", "native"),
+    ("porch_db", "porch", "asgi"),
+    ("fastapi_db", "fastapi-sqlalchemy", "asgi"),
+    ("fastapi_asyncpg", "fastapi-asyncpg", "asgi"),
+]
+
+
+def database_app(module: str, label: str, database: BenchDatabase) -> Any:
+    """A database application, imported with the environment its server gets in a run."""
+    server = DATABASE_SCENARIOS[0].server(label)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in server.environment({"database": database.address}).items():
+            patch.setenv(name, value)
+        patch.syspath_prepend(str(APPS))
+        return importlib.import_module(f"frameworks.{module}").app
+
+
+def check_database_scenarios(database: BenchDatabase, send: Callable[[Request], Any]) -> None:
+    """Every database scenario's answer, and the database after it, through `send`, which
+    answers (status, content type, body)."""
+    for scenario in DATABASE_SCENARIOS:
+
+        def answer(scenario: Scenario = scenario) -> bytes:
+            status, content_type, body = send(scenario.request)
+            problem = answer_problem(scenario.expect, status, body, content_type)
+            assert problem is None, (scenario.name, problem)
+            return bytes(body)
+
+        assert scenario.database_check is not None
+        assert scenario.database_check.problem(database, answer) is None, scenario.name
+
+
+@pytest.mark.parametrize(("module", "label", "path"), DATABASE_APPS)
+def test_every_async_database_app_answers_what_the_scenarios_say(
+    bench_database: BenchDatabase, module: str, label: str, path: str
+) -> None:
+    app = database_app(module, label, bench_database)
+    with TestClient(app, path=path) as client:
+        check_database_scenarios(bench_database, lambda request: send(client, request))
+
+
+def test_the_flask_database_app_answers_what_the_scenarios_say(
+    bench_database: BenchDatabase,
+) -> None:
+    client = database_app("flask_db", "flask-sqlalchemy", bench_database).test_client()
+
+    def flask_send(request: Request) -> tuple[int, str, bytes]:
+        response = client.get(request.path)
+        return response.status_code, response.content_type, response.data
+
+    check_database_scenarios(bench_database, flask_send)
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset is not installed")
+def test_the_django_database_app_answers_on_gunicorn(bench_database: BenchDatabase) -> None:
+    # Django's settings belong to the process (django_app.py may have them already): it is
+    # checked as a run checks it, on gunicorn, against a PostgreSQL the harness starts.
+    said: list[str] = []
+    cpus = sorted(os.sched_getaffinity(0))
+    found = check_all(DATABASE_SCENARIOS, cpus[0], said.append, ["django"], cpus[-1])
+    assert [outcome.failure for outcome in found.values()] == [None] * 4, said
+    assert said[-4:] == [f"{s.name} · django: answers as expected" for s in DATABASE_SCENARIOS]
+
+
+def test_porch_and_fastapi_map_the_same_tables_and_columns(bench_database: BenchDatabase) -> None:
+    porch = database_app("porch_db", "porch", bench_database)
+    fastapi = database_app("fastapi_db", "fastapi-sqlalchemy", bench_database)
+    assert porch is not None and fastapi is not None
+    for model in ("World", "Fortune"):
+        tables = [
+            getattr(sys.modules[f"frameworks.{module}"], model).__table__
+            for module in ("porch_db", "fastapi_db")
+        ]
+        shapes = [
+            [(c.name, type(c.type).__name__, c.primary_key) for c in table.columns]
+            for table in tables
+        ]
+        assert tables[0].name == tables[1].name
+        assert shapes[0] == shapes[1]
