@@ -501,18 +501,18 @@ DATABASE_ENV = {"DATABASE_URL": "postgresql://{database}", "DATABASE_POOL_SIZE":
 PORCH_DATABASE_ENV = {
     **DATABASE_ENV,
     # porch.db's own settings: asyncpg, as FastAPI's SQLAlchemy application uses, and the same
-    # pool as SQLAlchemy's default engine (no overflow here, no pre-ping).
+    # pool as the others (no overflow); porch's default pre-ping stays on (it tests only the
+    # connections that sat idle for a second, which a busy server never has).
     "DATABASE_URL": "postgresql+asyncpg://{database}",
     "DATABASE_MAX_OVERFLOW": "0",
-    "DATABASE_POOL_PRE_PING": "false",
 }
 DATABASE_SERVERS = (
     dataclasses.replace(
         porch_run("frameworks.porch_db:app"),
         env=PORCH_DATABASE_ENV,
         note=f"porch.App with porch.db models and an AsyncSession parameter (SQLAlchemy's async "
-        f"ORM on asyncpg; a pool of {POOL_SIZE}, no overflow, pre-ping off), msgspec response "
-        "models, on porch's own server",
+        f"ORM on asyncpg; a pool of {POOL_SIZE}, no overflow, porch's idle pre-ping), msgspec "
+        "response models, on porch's own server",
     ),
     dataclasses.replace(
         uvicorn("frameworks.fastapi_db:app", "fastapi-sqlalchemy"),

@@ -3,8 +3,10 @@ Retry-After for an unreachable database, an exhausted pool or a statement past i
 (an outage logged once), 409 for a violated constraint, 500 for a mistake in the SQL."""
 
 import asyncio
+import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -138,3 +140,58 @@ def test_postgresql_stopped_while_serving_then_back(
         "The database is unreachable",
         "The database is reachable again",
     ]
+
+
+def test_a_connection_idle_across_a_restart_is_replaced_before_use(
+    postgresql_server: PostgreSQL, postgresql_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, db = make_app(postgresql_url)
+    db.options = dataclasses.replace(db.options, ping_after_idle=0.2)
+    with TestClient(app) as client, caplog.at_level(logging.INFO, logger="porch.db"):
+        assert client.get("/one").json() == 1
+        assert client.get("/sync-one").json() == 1
+        # Restarted while nobody asked anything: both pools hold a dead connection.
+        postgresql_server.stop()
+        postgresql_server.start()
+        time.sleep(0.3)
+        assert client.get("/one").json() == 1
+        assert client.get("/sync-one").json() == 1
+    assert outage_lines(caplog) == []  # no request met the dead connections
+
+
+def test_a_connection_is_pinged_only_after_sitting_idle(
+    postgresql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, db = make_app(postgresql_url)
+    db.options = dataclasses.replace(db.options, ping_after_idle=0.3)
+    pings: list[object] = []
+    dialect = db.async_engine.dialect
+    real_ping = dialect.do_ping
+
+    def counting_ping(connection: object) -> bool:
+        pings.append(connection)
+        return real_ping(connection)
+
+    monkeypatch.setattr(dialect, "do_ping", counting_ping)
+    with TestClient(app) as client:
+        for _ in range(5):  # each finds the connection the one before gave back
+            assert client.get("/one").json() == 1
+        assert pings == []
+        time.sleep(0.4)
+        assert client.get("/one").json() == 1
+        assert len(pings) == 1
+        assert client.get("/one").json() == 1
+        assert len(pings) == 1
+
+
+def test_without_pre_ping_nothing_is_pinged(
+    postgresql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, db = make_app(postgresql_url, database_pool_pre_ping=False)
+    db.options = dataclasses.replace(db.options, ping_after_idle=0.0)
+    pinged = []
+    monkeypatch.setattr(db.async_engine.dialect, "do_ping", pinged.append)
+    with TestClient(app) as client:
+        assert client.get("/one").json() == 1
+        assert client.get("/one").json() == 1
+    assert pinged == []
