@@ -21,7 +21,9 @@ $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	touch $@ $(VENV)/.installed
 
+# The teams example: its migrations first (a fresh machine gets examples/teams/app.db, seeded).
 run: $(VENV)/.installed
+	$(BIN)/porch db --app app:app --app-dir examples/teams migrate
 	$(BIN)/porch run app:app --app-dir examples/teams
 
 serve-site: $(VENV)/.installed

@@ -37,6 +37,31 @@ def needs_tool(name: str) -> pytest.MarkDecorator:
 PORCH = [sys.executable, "-m", "porch"]
 
 
+def porch_db(
+    *args: str, cwd: Path, database_url: str, path: tuple[Path, ...] = (), status: int = 0
+) -> str:
+    """`python -m porch db ARGS` in `cwd` on `database_url` (`path` put on PYTHONPATH before
+    porch's own source): its output, once it exits with `status`, which holds no traceback."""
+    python_path = [*map(str, path), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]
+    done = subprocess.run(
+        [*PORCH, "db", *args],
+        cwd=cwd,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, python_path)),
+            "PYTHONDONTWRITEBYTECODE": "1",  # an app.py that a test changes within the second
+            "DATABASE_URL": database_url,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == status, output
+    assert "Traceback" not in output
+    return output
+
+
 def listening_socket(host: str = "127.0.0.1") -> socket.socket:
     """A bound, listening TCP socket on a free port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

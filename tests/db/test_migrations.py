@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from tests.databases import driver_url
-from tests.support import ROOT, PorchProcess
+from tests.support import ROOT, PorchProcess, porch_db
 
 HEADER = """
 from sqlalchemy import ForeignKey, Index, String
@@ -77,24 +77,10 @@ class Project:
 
     def db(self, *args: str, status: int = 0) -> str:
         """`python -m porch db --app app:app ARGS`: its output, once it exits with `status`."""
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(self.folder), str(ROOT / "src")]),
-            "PYTHONDONTWRITEBYTECODE": "1",  # app.py changes within the second
-            "DATABASE_URL": self.url,
-        }
-        done = subprocess.run(
-            [sys.executable, "-m", "porch", "db", "--app", "app:app", *args],
-            cwd=self.folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        output = done.stdout + done.stderr
-        assert done.returncode == status, output
-        assert "Traceback" not in output
-        return output
+        return porch_db(
+            "--app", "app:app", *args,
+            cwd=self.folder, database_url=self.url, path=(self.folder,), status=status,
+        )  # fmt: skip
 
     def make(self, message: str) -> str:
         """`makemigrations -m MESSAGE`: the new revision's id."""

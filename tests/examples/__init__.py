@@ -4,9 +4,11 @@ real browser."""
 import functools
 import importlib.util
 import sys
+from pathlib import Path
 from types import ModuleType
 
 from tests.support import ROOT
+from tests.support import porch_db as run_porch_db
 
 EXAMPLES = ROOT / "examples"
 
@@ -15,10 +17,10 @@ EXAMPLES = ROOT / "examples"
 def load_example(name: str) -> dict[str, ModuleType]:
     """The modules of examples/NAME, imported as `porch run app:app --app-dir examples/NAME` does.
 
-    Each example is a folder of top-level modules (app.py, store.py…), and several have an
+    Each example is a folder of top-level modules (app.py, models.py…), and several have an
     `app`: the app module is imported under a private name (it stays in sys.modules, where
     `App(__name__)` finds its folder), and the modules it imports are taken out of sys.modules
-    again, so that examples (and other tests) never see each other's. Keys: "app", "store"…
+    again, so that examples (and other tests) never see each other's. Keys: "app", "models"…
     """
     folder = EXAMPLES / name
     before = set(sys.modules)
@@ -39,3 +41,17 @@ def load_example(name: str) -> dict[str, ModuleType]:
             modules.setdefault(module_name, module)
             del sys.modules[module_name]
     return modules
+
+
+def porch_db(name: str, *args: str, database_url: str, status: int = 0) -> str:
+    """`porch db --app app:app --app-dir examples/NAME ARGS` on `database_url`, from the
+    repository's root as `make run` runs it: its output, once it exits with `status`."""
+    return run_porch_db(
+        "--app", "app:app", "--app-dir", f"examples/{name}", *args,
+        cwd=ROOT, database_url=database_url, status=status,
+    )  # fmt: skip
+
+
+def sqlite_url(path: Path) -> str:
+    """The URL of a SQLite file."""
+    return f"sqlite:///{path}"

@@ -1,12 +1,15 @@
 """examples/teams end to end in headless Chromium (tests/browser.py: Debian's chromium driven by
 Playwright), against a real `porch run app:app --app-dir examples/teams`."""
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.browser import launch, needs_browser
+from tests.examples import sqlite_url
 from tests.support import ROOT, PorchProcess
 
 if TYPE_CHECKING:
@@ -18,9 +21,16 @@ HEADER_GREEN = "rgb(29, 92, 58)"  # .site-header's background in static/style.cs
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[PorchProcess]:
-    """The teams example under `porch run`, from the repository's root as `make run` does."""
-    with PorchProcess(["run", "app:app", "--app-dir", "examples/teams"], cwd=ROOT) as porch:
+def site(migrated_teams: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PorchProcess]:
+    """The teams example under `porch run`, from the repository's root as `make run` does, on a
+    copy of a database that `porch db migrate` made."""
+    database = tmp_path_factory.mktemp("teams-browser") / "app.db"
+    shutil.copyfile(migrated_teams, database)
+    with PorchProcess(
+        ["run", "app:app", "--app-dir", "examples/teams"],
+        cwd=ROOT,
+        env={"DATABASE_URL": sqlite_url(database)},
+    ) as porch:
         porch.wait_ready()
         yield porch
 
@@ -75,6 +85,13 @@ def style(page: "Page", selector: str, prop: str) -> Any:
     return page.eval_on_selector(selector, f"e => getComputedStyle(e).{prop}")
 
 
+def submit(page: "Page", button: str) -> Any:
+    """Click the form's `button`: the response of the page the browser goes to."""
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name=button).click()
+    return navigation.value
+
+
 def team_names(page: "Page") -> list[str]:
     return page.locator(".teams li a").all_inner_texts()
 
@@ -123,9 +140,7 @@ def test_validation_error_shows_its_message(page: "Page") -> None:
     # A name the browser's own checks accept, that only the server can refuse.
     page.fill("#name", "falcons")
     page.select_option("#level", "U10")
-    with page.expect_navigation() as navigation:
-        page.get_by_role("button", name="Add the team").click()
-    response = navigation.value
+    response = submit(page, "Add the team")
     assert response is not None and response.status == 422
     assert page.locator("#name-error").inner_text() == "A team called falcons already exists."
     assert page.locator(".error-summary").is_visible()
@@ -153,9 +168,7 @@ def test_server_checks_what_the_browser_would_not(page: "Page") -> None:
     page.goto("/teams/new")
     # As a browser without HTML5 form checks: the server's messages are the ones that count.
     page.eval_on_selector("form", "form => { form.noValidate = true }")
-    with page.expect_navigation() as navigation:
-        page.get_by_role("button", name="Add the team").click()
-    response = navigation.value
+    response = submit(page, "Add the team")
     assert response is not None and response.status == 422
     assert page.locator("#name-error").inner_text() == "Enter the team's name."
     assert page.locator("#level-error").inner_text() == "Choose the team's level."
@@ -163,3 +176,28 @@ def test_server_checks_what_the_browser_would_not(page: "Page") -> None:
         "Enter the team's name.",
         "Choose the team's level.",
     ]
+
+
+def test_players_are_added_on_the_team_page(page: "Page", site: PorchProcess) -> None:
+    page.goto("/teams/3")
+    assert page.locator(".players").count() == 0
+    assert page.locator("p.empty").inner_text() == "No players yet."
+    for name, number in [("Rosa", "7"), ("Ines", "")]:
+        page.fill("#name", name)
+        page.fill("#number", number)
+        response = submit(page, "Add the player")
+        assert response is not None and response.status == 200
+        # Back on the team's page, at its players (the redirect's #players).
+        assert page.url == site.url + "/teams/3#players"
+    assert page.locator(".players .name").all_inner_texts() == ["Rosa", "Ines"]
+    assert page.locator(".players .number").all_inner_texts() == ["7", ""]
+    # A number another player wears: the server's message, by the field.
+    page.fill("#name", "Noor")
+    page.fill("#number", "7")
+    response = submit(page, "Add the player")
+    assert response is not None and response.status == 422
+    assert (
+        page.locator("#number-error").inner_text() == "Another player of this team wears number 7."
+    )
+    assert page.input_value("#name") == "Noor"
+    assert page.locator(".players li").count() == 2
