@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run serve-site test lint bench bench-attacks bench-startup clean
+.PHONY: run run-check serve-site test lint bench bench-attacks bench-startup clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/porch db --app app:app --app-dir examples/teams migrate
 	$(BIN)/porch run app:app --app-dir examples/teams
+
+# `make run` as a fresh machine gets it: porch alone in a new virtual environment (.ci/run-check).
+run-check:
+	bash .ci/run-check
 
 serve-site: $(VENV)/.installed
 	$(BIN)/porch serve examples/site
