@@ -37,25 +37,33 @@ def needs_tool(name: str) -> pytest.MarkDecorator:
 PORCH = [sys.executable, "-m", "porch"]
 
 
-def porch_db(
-    *args: str, cwd: Path, database_url: str, path: tuple[Path, ...] = (), status: int = 0
-) -> str:
-    """`python -m porch db ARGS` in `cwd` on `database_url` (`path` put on PYTHONPATH before
-    porch's own source): its output, once it exits with `status`, which holds no traceback."""
+def porch_db_command(
+    *args: str, cwd: Path, database_url: str, path: tuple[Path, ...] = ()
+) -> dict[str, Any]:
+    """subprocess.run's or Popen's arguments for `python -m porch db ARGS` in `cwd` on
+    `database_url` (`path` put on PYTHONPATH before porch's own source)."""
     python_path = [*map(str, path), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]
-    done = subprocess.run(
-        [*PORCH, "db", *args],
-        cwd=cwd,
-        env={
+    return {
+        "args": [*PORCH, "db", *args],
+        "cwd": cwd,
+        "env": {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, python_path)),
             "PYTHONDONTWRITEBYTECODE": "1",  # an app.py that a test changes within the second
+            "PYTHONUNBUFFERED": "1",
             "DATABASE_URL": database_url,
         },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+        "text": True,
+    }
+
+
+def porch_db(
+    *args: str, cwd: Path, database_url: str, path: tuple[Path, ...] = (), status: int = 0
+) -> str:
+    """`python -m porch db ARGS` (see porch_db_command): its output, once it exits with
+    `status`, which holds no traceback."""
+    command = porch_db_command(*args, cwd=cwd, database_url=database_url, path=path)
+    done = subprocess.run(**command, capture_output=True, timeout=60)
     output = done.stdout + done.stderr
     assert done.returncode == status, output
     assert "Traceback" not in output

@@ -5,15 +5,18 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from porch.db.migrations import WAITING, migration_lock
 from tests.databases import driver_url
-from tests.support import ROOT, PorchProcess, porch_db
+from tests.support import ROOT, PorchProcess, porch_db, porch_db_command
 
 HEADER = """
 from sqlalchemy import ForeignKey, Index, String
@@ -74,6 +77,12 @@ class Project:
 
     def write(self, source: str) -> None:
         (self.folder / "app.py").write_text(source)
+
+    def command(self, *args: str) -> dict[str, Any]:
+        """Popen's arguments for `python -m porch db --app app:app ARGS`."""
+        return porch_db_command(
+            "--app", "app:app", *args, cwd=self.folder, database_url=self.url, path=(self.folder,)
+        )
 
     def db(self, *args: str, status: int = 0) -> str:
         """`python -m porch db --app app:app ARGS`: its output, once it exits with `status`."""
@@ -438,3 +447,68 @@ def test_porch_run_warns_of_unapplied_migrations_and_never_applies_them(project)
     with PorchProcess(["run", "app:app"], cwd=project.folder, env=env) as server:
         server.wait_ready()  # the check runs before the server listens
         assert "migration" not in server.output
+
+
+# Two commands at once (two deploys that migrate): they take turns.
+
+
+def test_a_command_waits_while_another_holds_the_lock(project):
+    waits_for_the_lock(project)
+
+
+def test_a_command_waits_for_the_lock_on_mariadb(tmp_path, mariadb_url):
+    project = Project(tmp_path, mariadb_url)
+    project.write(TEAMS)
+    project.db("init")
+    waits_for_the_lock(project)
+    project.engine.dispose()
+
+
+def waits_for_the_lock(project: Project) -> None:
+    """`porch db migrate` waits, applying nothing, while the test holds the lock."""
+    revision = project.make("create tables")
+    said: list[str] = []
+    with project.engine.connect() as connection, migration_lock(connection, said.append):
+        assert said == []  # nobody held it
+        waiting = subprocess.Popen(
+            **project.command("migrate"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        assert waiting.stdout is not None
+        assert waiting.stdout.readline().strip() == WAITING
+        # It read nothing yet, so it applies nothing while the lock is held.
+        time.sleep(0.5)
+        assert waiting.poll() is None
+        # (MariaDB commits DDL as it runs: makemigrations left Alembic's version table.)
+        assert project.tables() <= {"alembic_version"}
+    output = waiting.communicate(timeout=60)[0]
+    assert waiting.returncode == 0, output
+    assert f"Applied  {revision}  create tables" in output
+    assert project.tables() == {"alembic_version", "team", "player"}
+
+
+def test_two_migrations_at_once_apply_each_revision_once(project):
+    revisions = [project.make("create tables")]
+    project.db("migrate")
+    project.write(TEAMS_CHANGED)
+    revisions.append(project.make("add team level"))
+    project.db("downgrade", "base")
+    # The first revision lasts long enough that both commands have started before it commits.
+    (first, _) = project.revision_files()
+    source = first.read_text()
+    assert "def upgrade() -> None:\n" in source
+    first.write_text(
+        source.replace(
+            "def upgrade() -> None:\n", "def upgrade() -> None:\n    __import__('time').sleep(3)\n"
+        )
+    )
+    both = [
+        subprocess.Popen(
+            **project.command("migrate"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=60)[0] for process in both]
+    assert [process.returncode for process in both] == [0, 0], outputs
+    applied = re.findall(r"^Applied  ([0-9a-f]{12}) ", "".join(outputs), re.M)
+    assert sorted(applied) == sorted(revisions), outputs
+    assert project.rows("SELECT version_num FROM alembic_version") == [(revisions[1],)]

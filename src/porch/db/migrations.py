@@ -15,6 +15,9 @@ What porch decides for every application, and why:
   refer to would trip or cascade them) and are checked before it commits.
 - Types and server defaults are compared, so changing either makes a revision.
 - Revision files are named `<date>_<time>-<revision>_<slug>.py`, so that they list in order.
+- One command at a time changes a database (`migration_lock`): two deploys that migrate at once
+  take turns, and the second finds the revisions applied instead of failing on tables that the
+  first made.
 """
 
 import argparse
@@ -24,6 +27,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +51,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy import exc as sa
 from sqlalchemy.engine import make_url
@@ -65,6 +70,11 @@ TEMPLATE = Path(__file__).with_name("migration_template")
 FILE_TEMPLATE = "%(year)d_%(month).2d_%(day).2d_%(hour).2d%(minute).2d-%(rev)s_%(slug)s"
 CONNECT_TIMEOUT = 10  # seconds: a database server that does not answer is an error, not a hang
 _ATTRIBUTE = "porch.migrations"  # where env.py finds the Migrations that runs it
+# PostgreSQL's advisory lock of porch db commands (any fixed 64-bit number: the lock is per
+# database); MySQL's and MariaDB's GET_LOCK takes a name, the database's own added.
+LOCK_KEY = 0x706F7263685F6462  # b"porch_db"
+LOCK_NAME = "porch db migrate"
+WAITING = "Waiting for another porch db command on this database to finish..."
 
 
 class MigrationError(Exception):
@@ -255,7 +265,7 @@ class Migrations:
         """Run Alembic's command on a connection (env.py, online)."""
         from alembic import context
 
-        with self.connect() as connection:
+        with self.connect() as connection, migration_lock(connection, self.echo):
             options = self._options()
             if connection.dialect.name == "sqlite":
                 options["transactional_ddl"] = True  # see _sqlite_connected
@@ -418,6 +428,70 @@ def migration_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_connected)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+@contextlib.contextmanager
+def migration_lock(connection: Connection, echo: Callable[[str], None]) -> Iterator[None]:
+    """Hold the database's migration lock: a second command waits (saying so) until the first
+    is done, and only then reads which revisions the database has.
+
+    PostgreSQL: a session advisory lock; MySQL, MariaDB: GET_LOCK; SQLite: flock() on the
+    database file (beside SQLite's own fcntl() locks, which it leaves alone). The server
+    releases the first two when the connection closes, whatever happened to the command.
+    """
+    backend = connection.dialect.name
+    if backend == "sqlite":
+        with _file_lock(connection.engine.url.database, echo):
+            yield
+        return
+    if backend == "postgresql":
+        parameters: dict[str, Any] = {"key": LOCK_KEY}
+        try_lock = "SELECT pg_try_advisory_lock(:key)"
+        lock = "SELECT pg_advisory_lock(:key)"
+        unlock = "SELECT pg_advisory_unlock(:key)"
+    elif backend in ("mysql", "mariadb"):
+        # Names are the server's, not the database's: the database's own goes in it.
+        database = connection.exec_driver_sql("SELECT DATABASE()").scalar() or ""
+        parameters = {"name": f"{LOCK_NAME}:{database}"[:64]}
+        try_lock = "SELECT GET_LOCK(:name, 0)"
+        lock = "SELECT GET_LOCK(:name, 31536000)"  # a year: MariaDB takes no infinite timeout
+        unlock = "SELECT RELEASE_LOCK(:name)"
+    else:
+        yield  # a database porch knows no lock for
+        return
+    if not connection.execute(text(try_lock), parameters).scalar():
+        echo(WAITING)
+        connection.execute(text(lock), parameters)
+    # The lock outlives transactions; Alembic begins its own for each revision.
+    connection.commit()
+    try:
+        yield
+    finally:
+        # A connection that broke takes its lock with it: only the command's error is told.
+        with contextlib.suppress(sa.SQLAlchemyError):
+            if connection.in_transaction():
+                connection.rollback()  # a revision failed: its transaction ends first
+            connection.execute(text(unlock), parameters)
+            connection.commit()
+
+
+@contextlib.contextmanager
+def _file_lock(path: str | None, echo: Callable[[str], None]) -> Iterator[None]:
+    if not path or not os.path.isfile(path) or sys.platform == "win32":
+        yield  # in memory (nobody else sees it), or a URI porch does not open itself
+        return
+    import fcntl
+
+    with open(path, "rb") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            echo(WAITING)
+            fcntl.flock(file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def _sqlite_connected(dbapi_connection: Any, record: Any) -> None:
