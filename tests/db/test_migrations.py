@@ -132,7 +132,17 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path, database_url: str) -> Iterator[Project]:
     """The teams application in tmp_path, with `porch db init` done, on a fresh database."""
-    project = Project(tmp_path, database_url)
+    yield from initialised(tmp_path, database_url)
+
+
+@pytest.fixture
+def mariadb_project(tmp_path: Path, mariadb_url: str) -> Iterator[Project]:
+    """The same on MariaDB (a smaller suite: what differs there)."""
+    yield from initialised(tmp_path, mariadb_url)
+
+
+def initialised(folder: Path, url: str) -> Iterator[Project]:
+    project = Project(folder, url)
     project.write(TEAMS)
     output = project.db("init")
     assert "Created migrations" in output
@@ -178,13 +188,9 @@ def test_a_model_change_upgrades_existing_data_and_downgrades_again(project):
     upgrade_and_downgrade(project)
 
 
-def test_the_same_change_on_mariadb(tmp_path, mariadb_url):
+def test_the_same_change_on_mariadb(mariadb_project):
     # MySQL and MariaDB commit DDL as it runs; the revisions themselves work there too.
-    project = Project(tmp_path, mariadb_url)
-    project.write(TEAMS)
-    project.db("init")
-    upgrade_and_downgrade(project)
-    project.engine.dispose()
+    upgrade_and_downgrade(mariadb_project)
 
 
 def upgrade_and_downgrade(project: Project) -> None:
@@ -456,12 +462,8 @@ def test_a_command_waits_while_another_holds_the_lock(project):
     waits_for_the_lock(project)
 
 
-def test_a_command_waits_for_the_lock_on_mariadb(tmp_path, mariadb_url):
-    project = Project(tmp_path, mariadb_url)
-    project.write(TEAMS)
-    project.db("init")
-    waits_for_the_lock(project)
-    project.engine.dispose()
+def test_a_command_waits_for_the_lock_on_mariadb(mariadb_project):
+    waits_for_the_lock(mariadb_project)
 
 
 def waits_for_the_lock(project: Project) -> None:
