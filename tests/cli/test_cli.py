@@ -108,10 +108,11 @@ def test_variables_mean_what_settings_py_says(captured, environ):
 
 def test_flags_beat_variables(captured):
     environ = {"PORCH_WORKERS": "3", "PORCH_ACCESS_LOG": "0", "PORCH_RELOAD_DIRS": "a"}
-    args = ["run", "main:app", "--workers", "2", "--access-log", "--reload-dir", "b"]
+    args = ["run", "main:app", "--workers", "2", "--access-log", "-", "--reload-dir", "b"]
     result = CliRunner().invoke(porch.cli.cli, args, env=environ)
     assert result.exit_code == 0, result.output
     settings = captured[0][0]
+    # --access-log PATH turns on the log that the variable turned off.
     assert (settings.workers, settings.access_log, settings.reload_dirs) == (2, True, ["b"])
 
 

@@ -31,6 +31,8 @@ def test_every_field_is_fully_described():
             assert flag_name(item) == "--" + item.name.replace("_", "-") or item.name in (
                 "list_directories",  # --list
                 "reload_dirs",  # --reload-dir, repeated
+                "access_log",  # --no-access-log: on unless turned off
+                "access_log_path",  # --access-log PATH, as issue #12 and gunicorn's FILE
             ), item.name
         assert value_type(item) in (bool, int, float, str), item.name
 

@@ -60,7 +60,8 @@ def settings_options(
             elif kind is bool:
                 options.update(is_flag=True, default=default, show_default=True)
                 if "/" not in names[0]:
-                    options["flag_value"] = True
+                    # --no-access-log turns a setting that is on by default off.
+                    options["flag_value"] = not names[0].startswith("--no-")
             else:
                 choice = meta["choices"]
                 options.update(

@@ -1,11 +1,36 @@
-"""The access log and the logging set-up of `porch run` and `porch serve`."""
+"""The access log, and the logging set-up of `porch run` and `porch serve`.
 
+The access log is on by default, so it must cost little. Answering a request appends a tuple
+to a list, nothing more; the lines are made when the list is written — when MAX_PENDING
+requests have gathered, at least every 100 ms, and at shutdown — each with one f-string (no
+LogRecord, no Formatter, no handler lock; timestamps formatted once a second), all of them with
+one `write()`, where the logging module made a system call for each line. A write holds whole
+lines only (at most PIPE_BUF bytes of them to a pipe, where the kernel keeps a write that size
+in one piece), so the lines of several workers never tear or interleave.
+
+Formats: "default" (porch's own line), "combined" (nginx's and Apache's), "json" (one object
+a line), or a template of named fields (`"{client_ip} {method} {path} {status}"`): FIELDS.
+Every request-derived value goes through log_safe, so no request can forge a line.
+"""
+
+import asyncio
 import logging
+import os
+import select
+import stat
+import string
 import sys
+import time
+from collections.abc import Callable
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from porch.http.logsafe import log_safe
 
 if TYPE_CHECKING:
+    from porch.http.native import RequestHead
     from porch.server.cycle import Cycle
 
 TRACE = 5
@@ -18,32 +43,388 @@ LEVELS = {
     "trace": TRACE,
 }
 
+FLUSH_INTERVAL = 0.1  # seconds: a line waits at most this long in the buffer
+# Requests waiting for their lines to be written: with the heads they keep (64 KiB at most
+# each), a bounded few MiB.
+MAX_PENDING = 128
+PIPE_BUF: int = getattr(select, "PIPE_BUF", 512)  # POSIX's least
+
+# The named formats; "default" and "combined" are written by hand-made f-strings (_default,
+# _combined), these templates say the same for `--help` and the docs.
+FORMATS = {
+    "default": '{time} [{worker}] {client} - "{request}" {status} {bytes} {duration_ms}ms',
+    "combined": (
+        '{client_ip} - - [{time_local}] "{request}" {status} {bytes} "{referer}" "{user_agent}"'
+    ),
+    "json": "",  # one JSON object a line: JSON_FIELDS
+}
+
+
+class Entry:
+    """One answered request, as the formats see it (a refused one may have no head)."""
+
+    __slots__ = ("bytes", "client", "duration", "head", "reason", "status", "when")
+
+    def __init__(
+        self,
+        head: "RequestHead | None",
+        client: tuple[str, int] | None,
+        status: int,
+        sent: int,
+        duration: float,
+        reason: str,
+        when: float,
+    ) -> None:
+        self.head = head
+        self.client = client
+        self.status = status
+        self.bytes = sent
+        self.duration = duration
+        self.reason = reason
+        self.when = when
+
+
+def _header(entry: Entry, name: bytes) -> str:
+    """A request header's value, or "-"."""
+    return _header_or_none(entry, name) or "-"
+
+
+def _header_or_none(entry: Entry, name: bytes) -> str | None:
+    head = entry.head
+    value = head.header(name) if head is not None else None
+    return log_safe(value.decode("latin-1")) if value else None
+
+
+def _request_line(entry: Entry) -> str:
+    head = entry.head
+    if head is None:
+        return "-"
+    return f"{log_safe(head.method)} {head.target.decode('latin-1')} HTTP/{head.http_version}"
+
+
+class _Clock:
+    """The timestamps of log lines, formatted once a second rather than once a line."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.now = 0.0
+        self.local = self.nginx = self.iso = self.prefix = ""
+        self.pid = os.getpid()  # renewed with the second: a forked worker's own
+
+    def at(self, when: float) -> None:
+        """Make the timestamps those of `when` (seconds since the epoch)."""
+        second = int(when)
+        if second != self.second:
+            self.second = second
+            self.pid = os.getpid()
+            local = time.localtime(second)
+            self.local = time.strftime("%Y-%m-%d %H:%M:%S", local)
+            self.prefix = f"{self.local} [{self.pid}] "  # the default line's start
+            self.nginx = time.strftime("%d/%b/%Y:%H:%M:%S %z", local)
+            self.iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        self.now = when
+
+    def iso_now(self) -> str:
+        return f"{self.iso}.{int(self.now * 1000) % 1000:03d}Z"
+
+
+_clock = _Clock()
+
+
+# A format: the line of (head or None, client, status, body bytes sent, seconds, reason, and
+# the time it ended, in seconds since the epoch).
+Line = Callable[["RequestHead | None", tuple[str, int] | None, int, int, float, str, float], str]
+
+
+# What a template may name: each field's value for an entry, as text.
+FIELDS: dict[str, Callable[[Entry], str]] = {
+    "time": lambda e: _clock.local,
+    "time_local": lambda e: _clock.nginx,
+    "time_iso": lambda e: _clock.iso_now(),
+    "worker": lambda e: str(_clock.pid),
+    "client": lambda e: f"{e.client[0]}:{e.client[1]}" if e.client else "-",
+    "client_ip": lambda e: e.client[0] if e.client else "-",
+    "request": _request_line,
+    "method": lambda e: log_safe(e.head.method) if e.head is not None else "-",
+    "path": lambda e: e.head.raw_path.decode("latin-1") if e.head is not None else "-",
+    "query": lambda e: e.head.query.decode("latin-1") if e.head is not None else "",
+    "protocol": lambda e: f"HTTP/{e.head.http_version}" if e.head is not None else "-",
+    "status": lambda e: str(e.status),
+    "bytes": lambda e: str(e.bytes),
+    "duration": lambda e: f"{e.duration:.6f}",
+    "duration_ms": lambda e: f"{e.duration * 1000.0:.1f}",
+    "user_agent": lambda e: _header(e, b"user-agent"),
+    "referer": lambda e: _header(e, b"referer"),
+    "reason": lambda e: e.reason or "-",
+}
+
+
+def check_format(format: str) -> None:
+    """ValueError unless `format` is a named format or a template of known fields."""
+    if format in FORMATS:
+        return
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(format) if name is not None]
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        unknown = sorted({name for name in names if name not in FIELDS})
+        if not unknown and names:
+            return
+        problem = f"unknown field(s) {', '.join(unknown)}" if unknown else "names no field"
+    raise ValueError(
+        f"access log format {format!r}: {problem}; use default, combined, json, or a template"
+        f" of {{{'}, {'.join(FIELDS)}}}"
+    )
+
+
+class LogFile:
+    """Where the lines go: stdout ("-") or a file opened for appending, reopened on demand
+    (SIGUSR1, after logrotate moved it)."""
+
+    def __init__(self, path: str = "-") -> None:
+        self.path = path
+        self.fd = 1 if path == "-" else self._open()
+        self._pipe = self._is_pipe()
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def _is_pipe(self) -> bool:
+        try:
+            mode = os.fstat(self.fd).st_mode
+        except OSError:
+            return False
+        return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+    def write(self, data: bytes) -> None:
+        """Write whole lines: a pipe gets them in pieces of at most PIPE_BUF bytes, each cut
+        after a line, so that another process's writes fall between lines, never inside."""
+        if self._pipe and len(data) > PIPE_BUF:
+            start = 0
+            while start < len(data):
+                end = data.rfind(b"\n", start, start + PIPE_BUF) + 1
+                if end <= start:  # one line longer than PIPE_BUF: it goes alone
+                    end = data.find(b"\n", start) + 1 or len(data)
+                self._write_all(data[start:end])
+                start = end
+        else:
+            self._write_all(data)
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.fd, view)
+            except BlockingIOError:  # an inherited non-blocking stdout: wait until it drains
+                select.select([], [self.fd], [])
+                continue
+            except OSError:
+                return  # a closed stdout, a full disk: the server goes on without its log
+            view = view[written:]
+
+    def reopen(self) -> None:
+        """Open the path again (logrotate renamed the file): later lines go to a new one."""
+        if self.path == "-":
+            return
+        old, self.fd = self.fd, self._open()
+        os.close(old)
+        self._pipe = self._is_pipe()
+
+    def close(self) -> None:
+        if self.path != "-":
+            os.close(self.fd)
+
 
 class AccessLog:
-    """One line per response: client, request line, status, bytes sent, duration."""
+    """One line per answered request, buffered (see the module's docstring)."""
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
-        self.logger = logger or logging.getLogger("porch.access")
+    def __init__(self, format: str = "default", output: LogFile | None = None) -> None:
+        check_format(format)
+        self.format = format
+        self.output = output if output is not None else LogFile()
+        # What was answered, formatted when written: see log().
+        self._pending: list[tuple[Any, ...]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        if format == "default":
+            self._line: Line = _default
+        elif format == "combined":
+            self._line = _combined
+        elif format == "json":
+            self._line = _json
+        else:
+            self._line = _template(format)
 
     def log(self, cycle: "Cycle") -> None:
-        """Log a completed response."""
+        """Log a completed response.
+
+        PERF: the line is made when the buffer is written, not here: formatting a hundred
+        lines in a row costs a third of formatting each between two requests (warm caches),
+        and this, once per request, is one append. The head is kept until then: at most
+        MAX_PENDING of them, for at most FLUSH_INTERVAL.
+        """
         head = cycle.head
-        client = head.client
-        duration = perf_counter() - cycle.start_time
-        self.logger.info(
-            '%s - "%s %s HTTP/%s" %d %d %.1fms',
-            f"{client[0]}:{client[1]}" if client else "-",
-            head.method,
-            head.target.decode("latin-1"),
-            head.http_version,
-            cycle.status,
-            cycle.bytes_sent,
-            duration * 1000.0,
+        end = perf_counter()
+        pending = self._pending
+        pending.append(
+            (head, head.client, cycle.status, cycle.bytes_sent, end - cycle.start_time,
+             cycle.reason, end)
+        )  # fmt: skip
+        if len(pending) >= MAX_PENDING or self._timer is None:
+            self._wrote()
+
+    def refused(self, client: tuple[str, int] | None, status: int, sent: int, reason: str) -> None:
+        """Log what the server answered before a request was whole (a 431, a 408...)."""
+        self._pending.append((None, client, status, sent, 0.0, reason, perf_counter()))
+        self._wrote()
+
+    def _wrote(self) -> None:
+        """A line was added: write the buffer if it is full, else make sure it soon is."""
+        if len(self._pending) >= MAX_PENDING:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # outside a server's loop (a test): nothing to wait for
+                self.flush()
+                return
+            self._timer = loop.call_later(FLUSH_INTERVAL, self.flush)
+
+    def flush(self) -> None:
+        """Write what is buffered."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending = self._pending
+        if pending:
+            self._pending = []
+            line = self._line
+            epoch = time.time() - perf_counter()  # perf_counter's zero, on the wall clock
+            text = "".join(
+                [
+                    line(head, client, status, sent, duration, reason, end + epoch)
+                    for head, client, status, sent, duration, reason, end in pending
+                ]
+            )
+            self.output.write(text.encode("utf-8", "backslashreplace"))
+
+    def reopen(self) -> None:
+        """Write what is buffered, then reopen the file (SIGUSR1)."""
+        self.flush()
+        self.output.reopen()
+
+    def close(self) -> None:
+        """Write what is buffered and close the file (at shutdown)."""
+        self.flush()
+        self.output.close()
+
+
+# The formats. PERF: _default and _combined are one f-string each, the clock renewed once a
+# second; they say what FORMATS says.
+
+
+def _default(
+    head: "RequestHead | None",
+    client: tuple[str, int] | None,
+    status: int,
+    sent: int,
+    duration: float,
+    reason: str,
+    when: float,
+) -> str:
+    _clock.at(when)
+    # The method is a token (the parser refused anything else), the target free of controls.
+    request = (
+        f"{head.method} {head.target.decode('latin-1')} HTTP/{head.http_version}"
+        if head is not None
+        else "-"
+    )
+    client_text = _clients.get(client) or _client_text(client)
+    if reason:
+        return (
+            f'{_clock.prefix}{client_text} - "{request}" {status} {sent} '
+            f"{duration * 1000.0:.1f}ms ({log_safe(reason)})\n"
         )
+    return f'{_clock.prefix}{client_text} - "{request}" {status} {sent} {duration * 1000.0:.1f}ms\n'
 
 
-def configure_logging(level: str = "info", access_log: bool = True) -> None:
-    """Send porch's error log to stderr and its access log to stdout."""
+# PERF: "address:port" made once per client (a keep-alive connection's requests share it).
+_clients: dict[tuple[str, int] | None, str] = {}
+
+
+def _client_text(client: tuple[str, int] | None) -> str:
+    if len(_clients) >= 10_000:
+        _clients.clear()
+    text = _clients[client] = f"{client[0]}:{client[1]}" if client else "-"
+    return text
+
+
+def _quoted(text: str) -> str:
+    return text.replace('"', "\\x22")
+
+
+def _combined(*args: Any) -> str:
+    e = Entry(*args)
+    _clock.at(e.when)
+    client = e.client
+    return (
+        f"{client[0] if client else '-'} - - [{_clock.nginx}] "
+        f'"{_quoted(_request_line(e))}" {e.status} {e.bytes} '
+        f'"{_quoted(_header(e, b"referer"))}" "{_quoted(_header(e, b"user-agent"))}"\n'
+    )
+
+
+_encode_json = msgspec.json.Encoder().encode
+
+
+def _json(*args: Any) -> str:
+    e = Entry(*args)
+    _clock.at(e.when)
+    head = e.head
+    client = e.client
+    record: dict[str, Any] = {
+        "time": _clock.iso_now(),
+        "client": client[0] if client else None,
+        "port": client[1] if client else None,
+        "method": head.method if head is not None else None,
+        "path": head.raw_path.decode("latin-1") if head is not None else None,
+        "query": head.query.decode("latin-1") if head is not None else None,
+        "protocol": f"HTTP/{head.http_version}" if head is not None else None,
+        "status": e.status,
+        "bytes": e.bytes,
+        "duration_ms": round(e.duration * 1000.0, 3),
+        "user_agent": _header_or_none(e, b"user-agent"),
+        "referer": _header_or_none(e, b"referer"),
+        "worker": _clock.pid,
+    }
+    if e.reason:
+        record["reason"] = e.reason
+    # JSON escapes every control character itself: one object stays one line.
+    return _encode_json(record).decode() + "\n"
+
+
+def _template(format: str) -> Line:
+    parts = [
+        (literal, FIELDS[name] if name is not None else None)
+        for literal, name, _, _ in string.Formatter().parse(format)
+    ]
+
+    def line(*args: Any) -> str:
+        e = Entry(*args)
+        _clock.at(e.when)
+        out = []
+        for literal, field in parts:
+            out.append(literal)
+            if field is not None:
+                out.append(field(e))
+        out.append("\n")
+        return "".join(out)
+
+    return line
+
+
+def configure_logging(level: str = "info") -> None:
+    """Send porch's error log to stderr (the access log writes for itself: AccessLog)."""
     logging.addLevelName(TRACE, "TRACE")
     numeric = LEVELS.get(level, logging.INFO)
     formatter = logging.Formatter(
@@ -57,14 +438,3 @@ def configure_logging(level: str = "info", access_log: bool = True) -> None:
         error_logger.addHandler(handler)
     error_logger.setLevel(numeric)
     error_logger.propagate = False
-
-    access = logging.getLogger("porch.access")
-    access.propagate = False
-    if not any(getattr(h, "_porch", False) for h in access.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s [%(process)d] %(message)s", "%Y-%m-%d %H:%M:%S")
-        )
-        handler._porch = True  # type: ignore[attr-defined]
-        access.addHandler(handler)
-    access.setLevel(logging.INFO if access_log else logging.CRITICAL + 1)

@@ -61,6 +61,7 @@ class Cycle:
         "head",
         "keep_alive",
         "protocol",
+        "reason",
         "response_complete",
         "response_started",
         "start_time",
@@ -76,6 +77,7 @@ class Cycle:
         self.keep_alive = request.keep_alive
         self.task: asyncio.Task[Any] | None = None
         self.start_time = 0.0
+        self.reason = ""  # why the server itself refused the request, for the access log
         # The body coming in.
         self._chunks: list[bytes] = []
         self._buffered = 0

@@ -277,11 +277,13 @@ class HTTPProtocol(asyncio.Protocol):
                 if config.access_log is not None:
                     cycle.start_time = perf_counter()
                 if cycle._body_error is not None:
+                    cycle.reason = cycle._body_error.detail or ""
                     cycle.send_error(cycle._body_error.status, cycle._body_error.detail)
                     continue
                 limit = config.limit_concurrency
                 if limit is not None and state.active_requests > limit:
                     cycle.keep_alive = False
+                    cycle.reason = "over --limit-concurrency"
                     cycle.send_error(503, "Server busy, try again later")
                     continue
                 config.adapter.run(cycle)
@@ -298,6 +300,7 @@ class HTTPProtocol(asyncio.Protocol):
             receiving.fail_body(error)
             if receiving is self._active:
                 receiving.keep_alive = False
+                receiving.reason = error.detail or ""
                 receiving.send_error(error.status, error.detail)
             return
         self._error = error
@@ -316,6 +319,10 @@ class HTTPProtocol(asyncio.Protocol):
         )
         if not self.closed:
             self.transport.write(head + body)
+            access_log = self.config.access_log
+            if access_log is not None:
+                # No request was whole: the line says what the server refused, and why.
+                access_log.refused(self.client, error.status, len(body), error.detail or "")
         self._close(linger=True)
 
     def _close(self, linger: bool = False) -> None:

@@ -177,11 +177,25 @@ class Server:
             signals = ()
         for signum in signals:
             loop.add_signal_handler(signum, self._on_stop_signal, signum)
+        if signals:
+            loop.add_signal_handler(signal.SIGUSR1, self._reopen_logs)
         try:
             return await self._serve(sockets, loop)
         finally:
             for signum in signals:
                 loop.remove_signal_handler(signum)
+            if signals:
+                loop.remove_signal_handler(signal.SIGUSR1)
+            access_log = self.state.config.access_log if self.state is not None else None
+            if access_log is not None:
+                access_log.close()  # what is still buffered, then the file
+
+    def _reopen_logs(self) -> None:
+        """SIGUSR1 (logrotate moved the log file): open the access log's path again."""
+        access_log = self.state.config.access_log if self.state is not None else None
+        if access_log is not None:
+            access_log.reopen()
+            logger.info("Reopened the access log (SIGUSR1)")
 
     async def _serve(self, sockets: list[socket.socket], loop: asyncio.AbstractEventLoop) -> int:
         settings = self.settings

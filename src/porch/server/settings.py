@@ -139,7 +139,16 @@ class Settings:
     server_header: bool = setting(
         True, "Send a Server header.", "--server-header/--no-server-header"
     )
-    access_log: bool = setting(True, "Log one line per request.", "--access-log/--no-access-log")
+    access_log: bool = setting(True, "Turn the access log off.", "--no-access-log")
+    access_log_path: str = setting(
+        "-", "Write the access log to this file (- for stdout); SIGUSR1 reopens it.", "--access-log"
+    )
+    access_log_format: str = setting(
+        "default",
+        "Access log lines: default, combined (nginx's), json, or a template of named fields "
+        "such as '{client_ip} {method} {path} {status} {duration_ms}' (docs/server.md).",
+        "--access-log-format",
+    )
     log_level: str = setting("info", "Logging level.", "--log-level", choices=LOG_LEVELS)
 
     # The application (porch run).
@@ -211,6 +220,8 @@ class Settings:
                 continue  # an empty variable is an unset one (but "" is a string's value)
             values[item.name] = parse_value(item, raw)
         values.update(overrides)
+        if "access_log_path" in overrides and "access_log" not in overrides:
+            values["access_log"] = True  # --access-log PATH asks for the log, whatever the variable
         return cls(**values)
 
     def to_env(self) -> dict[str, str]:
@@ -263,6 +274,10 @@ class Settings:
             raise ValueError("--limit-concurrency must be at least 1")
         if self.max_requests is not None and self.max_requests < 1:
             raise ValueError("--max-requests must be at least 1")
+        if self.access_log:
+            from porch.server.accesslog import check_format
+
+            check_format(self.access_log_format)
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise ValueError("--ssl-certfile and --ssl-keyfile must be given together")
         if not 0 <= self.port <= 65535:

@@ -59,7 +59,7 @@ class ConnectionConfig:
     @classmethod
     def from_settings(cls, settings: "Settings", adapter: "Adapter") -> "ConnectionConfig":
         """The connection configuration the settings describe."""
-        from porch.server.accesslog import AccessLog
+        from porch.server.accesslog import AccessLog, LogFile
         from porch.server.proxy import ProxyHeaders
 
         return cls(
@@ -79,7 +79,11 @@ class ConnectionConfig:
             limit_concurrency=settings.limit_concurrency,
             max_requests=settings.max_requests,
             root_path=settings.root_path.rstrip("/"),
-            access_log=AccessLog() if settings.access_log else None,
+            access_log=(
+                AccessLog(settings.access_log_format, LogFile(settings.access_log_path))
+                if settings.access_log
+                else None
+            ),
             proxy=ProxyHeaders(settings.forwarded_allow_ips) if settings.proxy_headers else None,
             server_header=settings.server_header,
         )

@@ -24,6 +24,7 @@ supervisor alone (SIGINT, SIGHUP, SIGTTIN, SIGTTOU), so that a signal to the who
 (Ctrl-C in a terminal, a closed terminal) is handled once, by the supervisor.
 """
 
+import contextlib
 import errno
 import logging
 import os
@@ -51,7 +52,14 @@ MAX_BOOT_FAILURES = 5
 # How long a new worker may take to become ready before it is considered failed.
 BOOT_TIMEOUT = 60.0
 EXIT_WORKERS_FAILING = 1
-SUPERVISOR_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
+# Workers ignore these until their server listens (SIGUSR1: then each reopens its log file).
+SUPERVISOR_SIGNALS = (
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGUSR1,
+)
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGCHLD, *SUPERVISOR_SIGNALS)
 
 
@@ -150,6 +158,11 @@ class Supervisor:
                 logger.info("One worker fewer: %d", self.target)
             elif signum == signal.SIGTTOU:
                 logger.info("SIGTTOU: keeping the last worker")
+            elif signum == signal.SIGUSR1:
+                # logrotate signals the supervisor: each worker reopens its own log file.
+                for pid in self.workers:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGUSR1)
             # SIGCHLD only wakes the loop: every turn reaps.
 
     def _maintain(self) -> None:
