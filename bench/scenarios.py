@@ -17,12 +17,13 @@ A server's `env` (variables added to its environment) is filled in the same way.
 
 To add a scenario, append a `Scenario` to SCENARIOS (and its application to bench/apps/).
 
-Scenarios come in three groups, each with its section and chart in docs/benchmarks.md: the
+Scenarios come in four groups, each with its section and chart in docs/benchmarks.md: the
 server (`porch run` and `porch serve` against other servers, the same application on each), the
 framework (`porch.App` on `porch run` against other Python frameworks on their usual servers, the
 same application written once per framework in bench/apps/frameworks/), and the database
 (TechEmpower's database tests on a PostgreSQL the harness starts: porch.db against other
-frameworks' ORMs, and against raw asyncpg).
+frameworks' ORMs, and against raw asyncpg), and the access log (what each server's default
+request log costs: porch with its own, and without it).
 """
 
 import dataclasses
@@ -49,7 +50,7 @@ from bench.apps.frameworks.common import (
 )
 from bench.apps.frameworks.techempower import ADDITIONAL_FORTUNE, FORTUNES, POOL_SIZE, QUERIES
 from bench.database import DatabaseCheck, FortunesKept, StoredRows
-from bench.nginx import write_nginx_conf
+from bench.nginx import write_logged_nginx_conf, write_nginx_conf
 from bench.request import Request, json_request
 
 APPS = Path(__file__).parent / "apps"
@@ -59,6 +60,7 @@ GROUPS = {
     "server": "The server: porch run and porch serve side by side with other servers",
     "framework": "The framework: porch.App side by side with other Python frameworks",
     "database": "The database: porch.db side by side with other Python ORMs, on PostgreSQL",
+    "logging": "The access log: each server with its request log on, as it runs by default",
 }
 HOST = "127.0.0.1"
 # Threads for gunicorn's gthread worker: the size of porch's own WSGI pool (porch run --threads,
@@ -611,4 +613,74 @@ DATABASE_SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
-SCENARIOS = SERVER_SCENARIOS + FRAMEWORK_SCENARIOS + TYPED_SCENARIOS + DATABASE_SCENARIOS
+# porch's defaults: the access log on, to standard output (a file, in a run: bench/processes.py).
+NO_LOG = "porch, no log"
+LOGGING_NOTE = (
+    "Every server writes its request log where it writes it by default (standard output or "
+    "error, which the harness sends to a file), except nginx, which is given its combined "
+    "format in a file with a 64 KiB buffer flushed every 100 ms, as porch buffers its own. "
+    "The target is what porch's default access log costs: porch with it against porch "
+    f"without it (`{NO_LOG}`)."
+)
+
+LOGGING_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="logged-static-3k",
+        title="Static file, 3 KB, with each server's access log",
+        servers=(
+            Server("porch", "{bin}/porch serve {root} --host {host} --port {port}"),
+            Server(NO_LOG, "{bin}/porch serve {root} --host {host} --port {port} --no-access-log"),
+            Server(
+                "http.server",
+                "{python} -m http.server {port} --bind {host} --directory {root}",
+                note="`python -m http.server` as it is: a line per request on standard error; "
+                "HTTP/1.0, a new connection per request",
+            ),
+            Server(
+                "nginx",
+                "nginx -e {workdir}/error.log -c {workdir}/nginx.conf -p {workdir} "
+                "-g 'daemon off;'",
+                prepare=write_logged_nginx_conf,
+                note="bench/nginx.py's configuration with `access_log access.log combined "
+                "buffer=64k flush=100ms`",
+            ),
+        ),
+        target=Target("porch", NO_LOG, 0.9),
+        compared_with=("http.server", "nginx"),
+        expect=Exact(SMALL_FILE),
+        path="/small.html",
+        files={"small.html": SMALL_FILE},
+        group="logging",
+        note=LOGGING_NOTE,
+    ),
+    Scenario(
+        name="logged-asgi-plaintext",
+        title='Raw ASGI "Hello, world!", with each server\'s access log',
+        servers=(
+            Server("porch", "{bin}/porch run asgiapp:app --host {host} --port {port}"),
+            Server(
+                NO_LOG,
+                "{bin}/porch run asgiapp:app --host {host} --port {port} --no-access-log",
+            ),
+            Server(
+                "uvicorn",
+                "{bin}/uvicorn asgiapp:app --host {host} --port {port} --http httptools "
+                "--loop uvloop",
+                note="httptools and uvloop; its access log on, as by default",
+            ),
+        ),
+        target=Target("porch", NO_LOG, 0.9),
+        compared_with=("uvicorn",),
+        expect=Exact(HELLO),
+        group="logging",
+        note=LOGGING_NOTE,
+    ),
+)
+
+SCENARIOS = (
+    SERVER_SCENARIOS
+    + FRAMEWORK_SCENARIOS
+    + TYPED_SCENARIOS
+    + DATABASE_SCENARIOS
+    + LOGGING_SCENARIOS
+)

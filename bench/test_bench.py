@@ -16,7 +16,7 @@ import pytest
 from bench import report
 from bench.answers import Exact, JSONValue
 from bench.lock import exclusive_run
-from bench.nginx import write_nginx_conf
+from bench.nginx import write_logged_nginx_conf, write_nginx_conf
 from bench.processes import ServerError, check_answer, check_refused, running, stop_group
 from bench.request import JSON_HEADERS, Request, json_request
 from bench.runner import Outcome, Plan, check_all, display_command, missing_program, rotated
@@ -157,6 +157,14 @@ def test_nginx_conf_keeps_everything_in_the_workdir(tmp_path: Path) -> None:
     paths = [line.split()[1] for line in conf.splitlines() if "_path " in line or "pid " in line]
     assert paths
     assert all(path.startswith(str(tmp_path)) for path in paths)
+
+
+def test_the_logged_nginx_conf_buffers_its_log_in_the_workdir(tmp_path: Path) -> None:
+    values = {"host": "127.0.0.1", "port": "8123", "root": "/srv/files"}
+    write_logged_nginx_conf(tmp_path, values)
+    conf = (tmp_path / "nginx.conf").read_text()
+    assert f"access_log {tmp_path}/access.log combined buffer=64k flush=100ms;" in conf
+    assert "access_log off;" not in conf
 
 
 ORDER = {"ok": True}
