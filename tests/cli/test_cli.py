@@ -204,6 +204,11 @@ def test_bad_variable_gets_a_one_line_error():
         ("tests.apps_process.nowhere:app", 'Could not import module "tests.apps_process.nowhere"'),
         ("tests.apps_process.broken_import:app", "RuntimeError: boom at import"),
         (APP.replace(":app", ":missing"), 'Attribute "missing" not found in module'),
+        (
+            "tests.apps_process.own_pool:create",
+            "tests.apps_process.own_pool:create takes 0 positional argument(s), not 2 as a WSGI "
+            "application does; if it makes the application, add --factory",
+        ),
     ],
 )
 @pytest.mark.parametrize("workers", ["1", "2"])

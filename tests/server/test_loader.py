@@ -1,5 +1,6 @@
 """Finding the application: module:attribute, factories, and interface detection."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -137,3 +138,29 @@ def test_real_frameworks_are_detected() -> None:
 
     assert detect_interface(flask.Flask(__name__)) == "wsgi"
     assert detect_interface(starlette.applications.Starlette()) == "asgi"
+
+
+@pytest.mark.parametrize(
+    ("app", "interface", "message"),
+    [
+        (lambda: None, "auto", "takes 0 positional argument(s), not 2 as a WSGI application "
+         "does; if it makes the application, add --factory"),
+        (lambda environ: [], "wsgi", "takes 1 positional argument(s), not 2"),
+        (wsgi_function, "asgi", "takes 2 positional argument(s), not 3 as an ASGI application"),
+    ],
+)  # fmt: skip
+def test_what_cannot_be_called_as_the_interface_stops_startup(
+    app: object, interface: str, message: str
+) -> None:
+    import asyncio
+
+    from porch.server.loader import make_adapter
+
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(AppLoadError, match=re.escape(message)):
+            make_adapter(app, Settings(app="m:app", interface=interface), loop)
+        for good in (asgi_function, wsgi_function, ASGIClass(), WSGIClass()):
+            make_adapter(good, Settings(app="m:app"), loop)
+    finally:
+        loop.close()

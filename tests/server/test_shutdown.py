@@ -7,6 +7,7 @@ import socket
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from porch.server.loader import make_adapter
@@ -296,3 +297,13 @@ def test_asking_a_supervisor_twice_stops_its_workers_now(tmp_path):
     assert "SIGQUIT: closing every connection now" in proc.output
     # Cut short, the application's shutdown still ran in both workers.
     assert len([x for x in log_lines(tmp_path, "marker") if x.startswith("shutdown")]) == 2
+
+
+def test_an_applications_own_idle_threads_are_not_request_threads(tmp_path):
+    # Its pool's threads outlive the server: the process ends without them, quietly, since no
+    # request runs in them.
+    proc = porch("tests.apps_process.own_pool:app", tmp_path=tmp_path)
+    assert httpx.get(proc.url + "/").text == "pooled"
+    proc.proc.send_signal(signal.SIGTERM)
+    assert proc.wait_exit(timeout=10) == 0, proc.output
+    assert "still running" not in proc.output

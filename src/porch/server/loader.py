@@ -89,11 +89,41 @@ def detect_interface(app: Any) -> str:
     return "asgi" if len(parameters) == 3 else "wsgi"
 
 
+def _check_callable(app: Any, settings: Settings, arguments: int) -> None:
+    """AppLoadError, at startup, for an object that cannot be called as an ASGI (3 arguments) or
+    WSGI (2) application: a factory given without --factory would answer 500 to every request."""
+    if not callable(app):
+        raise AppLoadError(f"{settings.app or 'the application'} is not callable: {app!r}")
+    try:
+        signature = inspect.signature(app)
+    except (TypeError, ValueError):
+        return  # a builtin or an extension's object: it will tell for itself
+    try:
+        signature.bind(*[None] * arguments)
+    except TypeError:
+        kind = "an ASGI" if arguments == 3 else "a WSGI"
+        taken = sum(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            for p in signature.parameters.values()
+        )
+        hint = (
+            "; if it makes the application, add --factory"
+            if not settings.factory and taken < 2
+            else ""
+        )
+        raise AppLoadError(
+            f"{settings.app or 'the application'} takes {taken} positional argument(s), not "
+            f"{arguments} as {kind} application does{hint}"
+        ) from None
+
+
 def make_adapter(app: Any, settings: Settings, loop: asyncio.AbstractEventLoop) -> Adapter:
     """The adapter that serves `app` the way the settings (or its interface) say."""
     interface = settings.interface
     if interface == "auto":
         interface = detect_interface(app)
+    if interface in ("asgi", "wsgi"):
+        _check_callable(app, settings, 3 if interface == "asgi" else 2)
     if interface == "native":
         from porch.server.native import NativeAdapter
 

@@ -342,6 +342,10 @@ def _arm_exit_deadline(delay: float) -> None:
     timer.start()
 
 
+# The names of the threads that run requests: the WSGI pool's, and porch.App's for `def` handlers.
+REQUEST_THREADS = ("porch-wsgi", "porch-app")
+
+
 def _exit_without_stuck_threads(status: int) -> None:
     """Exit now if threads that nothing will stop (WSGI requests that were cut) remain."""
     deadline = time.monotonic() + 0.5
@@ -352,6 +356,14 @@ def _exit_without_stuck_threads(status: int) -> None:
     stuck = [t for t in threading.enumerate() if t.is_alive() and not t.daemon]
     stuck = [t for t in stuck if t is not threading.current_thread()]
     if stuck:
-        logger.warning("%d request thread(s) still running; exiting without them", len(stuck))
+        # Porch's own pools' threads still alive are running requests (idle ones ended in the
+        # join above); the application's own threads (a pool of its own, idle) are no request.
+        requests = [t for t in stuck if t.name.startswith(REQUEST_THREADS)]
+        if requests:
+            logger.warning(
+                "%d request thread(s) still running; exiting without them", len(requests)
+            )
+        else:
+            logger.debug("Exiting without %d thread(s) the application left running", len(stuck))
         logging.shutdown()
         os._exit(status)
