@@ -33,15 +33,7 @@ if TYPE_CHECKING:
     from porch.http.native import RequestHead
     from porch.server.cycle import Cycle
 
-TRACE = 5
-LEVELS = {
-    "critical": logging.CRITICAL,
-    "error": logging.ERROR,
-    "warning": logging.WARNING,
-    "info": logging.INFO,
-    "debug": logging.DEBUG,
-    "trace": TRACE,
-}
+TRACE = 5  # --log-level trace: below DEBUG (the levels: settings.LOG_LEVELS)
 
 FLUSH_INTERVAL = 0.1  # seconds: a line waits at most this long in the buffer
 # Requests waiting for their lines to be written: with the heads they keep (64 KiB at most
@@ -426,7 +418,7 @@ def _template(format: str) -> Line:
 def configure_logging(level: str = "info") -> None:
     """Send porch's error log to stderr (the access log writes for itself: AccessLog)."""
     logging.addLevelName(TRACE, "TRACE")
-    numeric = LEVELS.get(level, logging.INFO)
+    numeric = TRACE if level == "trace" else logging.getLevelNamesMapping()[level.upper()]
     formatter = logging.Formatter(
         "%(asctime)s [%(process)d] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"
     )
