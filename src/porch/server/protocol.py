@@ -51,6 +51,9 @@ LINGER_TIME = 2.0
 LINGER_BYTES = 1 << 20
 
 
+HEALTH_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]
+
+
 class HTTPProtocol(asyncio.Protocol):
     """One client connection speaking HTTP/1.0 or 1.1."""
 
@@ -280,6 +283,14 @@ class HTTPProtocol(asyncio.Protocol):
                     cycle.reason = cycle._body_error.detail or ""
                     cycle.send_error(cycle._body_error.status, cycle._body_error.detail)
                     continue
+                health = config.health_path
+                if (
+                    health is not None
+                    and cycle.head.raw_path == health
+                    and cycle.head.method in ("GET", "HEAD")
+                ):
+                    self._answer_health(cycle)
+                    continue
                 limit = config.limit_concurrency
                 if limit is not None and state.active_requests > limit:
                     cycle.keep_alive = False
@@ -289,6 +300,16 @@ class HTTPProtocol(asyncio.Protocol):
                 config.adapter.run(cycle)
         finally:
             self._dispatching = False
+
+    def _answer_health(self, cycle: Cycle) -> None:
+        """--health-path: the server answers for itself, the application is not asked. Before
+        the listener closes at shutdown, a load balancer learns to send nothing more."""
+        if self.state.closing:
+            cycle.keep_alive = False
+            cycle.reason = "shutting down"
+            cycle.respond(503, HEALTH_HEADERS, b"shutting down\n")
+        else:
+            cycle.respond(200, HEALTH_HEADERS, b"ok\n")
 
     def _protocol_error(self, error: ProtocolError) -> None:
         """The parser gave up on the bytes: answer in turn and close."""

@@ -139,6 +139,12 @@ class Settings:
     server_header: bool = setting(
         True, "Send a Server header.", "--server-header/--no-server-header"
     )
+    health_path: str | None = setting(
+        None,
+        "Answer GET and HEAD of this path in the server itself, without the application: 200 "
+        "while serving, 503 once a graceful shutdown has begun (a load balancer's health check).",
+        "--health-path",
+    )
     access_log: bool = setting(True, "Turn the access log off.", "--no-access-log")
     access_log_path: str = setting(
         "-", "Write the access log to this file (- for stdout); SIGUSR1 reopens it.", "--access-log"
@@ -274,6 +280,8 @@ class Settings:
             raise ValueError("--limit-concurrency must be at least 1")
         if self.max_requests is not None and self.max_requests < 1:
             raise ValueError("--max-requests must be at least 1")
+        if self.health_path is not None and not self.health_path.startswith("/"):
+            raise ValueError("--health-path must start with /")
         if self.access_log:
             from porch.server.accesslog import check_format
 

@@ -53,6 +53,7 @@ class ConnectionConfig:
     max_requests: int | None = None
     root_path: str = ""
     access_log: "AccessLog | None" = None
+    health_path: bytes | None = None  # answered by the server itself (--health-path)
     proxy: "ProxyHeaders | None" = None
     server_header: bool = True
 
@@ -85,6 +86,7 @@ class ConnectionConfig:
                 else None
             ),
             proxy=ProxyHeaders(settings.forwarded_allow_ips) if settings.proxy_headers else None,
+            health_path=settings.health_path.encode() if settings.health_path else None,
             server_header=settings.server_header,
         )
 
