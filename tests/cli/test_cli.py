@@ -1,6 +1,7 @@
 """The `porch` command (porch/cli): flags from settings.py, PORCH_* variables, clear errors."""
 
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 
 import porch.cli
 from porch.server.settings import Settings, env_name
+from porch.version import __version__
 from tests.support import ROOT, PorchProcess, listening_socket
 
 APP = "tests.apps_process.lifecycle:app"
@@ -261,7 +263,13 @@ def test_porch_says_where_it_listens(tmp_path, command):
         text=True,
     )
     try:
-        url = read_url(proc, r"Porch listening on (http://127\.0\.0\.1:\d+)$")
+        # Version, address, what serves there, and where the access log goes.
+        interface = "ASGI" if command == "run" else "native"
+        url = read_url(
+            proc,
+            rf"^\S+ \S+ \[\d+\] INFO Porch {re.escape(__version__)} listening on "
+            rf"(http://127\.0\.0\.1:\d+) \({interface}, access log to stdout\)$",
+        )
         path = "/pid" if command == "run" else "/hello.txt"
         response = httpx.get(url + path)
         assert response.status_code == 200
@@ -365,3 +373,45 @@ def test_db_unknown_revision_is_one_line(tmp_path):
     code, output = porch_command("db", "migrate", "0ddba11", env=environ, cwd=tmp_path)
     assert code == 1
     assert single_line(output) == "Error: Can't locate revision identified by '0ddba11'"
+
+
+def test_log_format_json_writes_one_object_a_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "porch", "run", APP, "--port", "0", "--log-format", "json",
+         "--no-access-log", "--workers", "2"],
+        cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        url = read_url(proc, r'"message":"Porch \S+ listening on (http://127\.0\.0\.1:\d+) ')
+        assert httpx.get(url + "/pid").status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        _, output = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    records = [json.loads(line) for line in output.splitlines()]
+    assert {"time", "level", "logger", "worker", "message"} <= set(records[0])
+    assert any(r["message"].startswith("Worker ") and r["level"] == "info" for r in records)
+    assert all(r["time"].endswith("Z") and isinstance(r["worker"], int) for r in records)
+
+
+def test_the_banner_says_where_logs_go_in_colour_on_a_terminal_only(monkeypatch):
+    from porch.server.server import banner
+    from porch.server.settings import Settings
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert banner(Settings(), "http://h:1", "ASGI") == (
+        f"Porch {__version__} listening on \x1b[1;36mhttp://h:1\x1b[0m (ASGI, access log to stdout)"
+    )
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b" not in banner(Settings(), "http://h:1")
+    monkeypatch.delenv("NO_COLOR")
+    assert "\x1b" not in banner(Settings(log_format="json"), "http://h:1")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert banner(Settings(access_log=False), "http://h:1", "WSGI").endswith(
+        "listening on http://h:1 (WSGI, no access log)"
+    )
+    assert banner(Settings(access_log_path="/var/log/a.log"), "http://h:1").endswith(
+        "(access log to /var/log/a.log)"
+    )

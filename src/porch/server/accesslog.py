@@ -415,18 +415,43 @@ def _template(format: str) -> Line:
     return line
 
 
-def configure_logging(level: str = "info") -> None:
-    """Send porch's error log to stderr (the access log writes for itself: AccessLog)."""
+def configure_logging(level: str = "info", format: str = "text") -> None:
+    """Send porch's error log to stderr, as text or JSON lines (the access log writes for
+    itself: AccessLog)."""
     logging.addLevelName(TRACE, "TRACE")
     numeric = TRACE if level == "trace" else logging.getLevelNamesMapping()[level.upper()]
-    formatter = logging.Formatter(
-        "%(asctime)s [%(process)d] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"
-    )
+    formatter: logging.Formatter
+    if format == "json":
+        formatter = JSONFormatter()
+    else:
+        formatter = logging.Formatter(
+            "%(asctime)s [%(process)d] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"
+        )
     error_logger = logging.getLogger("porch")
-    if not any(getattr(h, "_porch", False) for h in error_logger.handlers):
+    handler = next((h for h in error_logger.handlers if getattr(h, "_porch", False)), None)
+    if handler is None:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(formatter)
         handler._porch = True  # type: ignore[attr-defined]
         error_logger.addHandler(handler)
+    handler.setFormatter(formatter)
     error_logger.setLevel(numeric)
     error_logger.propagate = False
+
+
+class JSONFormatter(logging.Formatter):
+    """A log record as one JSON object: time (UTC, ms), level, logger, worker, message, and
+    the exception's traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        seconds = int(record.created)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        entry: dict[str, Any] = {
+            "time": f"{stamp}.{int(record.created * 1000) % 1000:03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "worker": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return _encode_json(entry).decode()

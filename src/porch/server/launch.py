@@ -25,7 +25,7 @@ def run(settings: Settings, app: Any = None) -> int:
         make_ssl_context(settings)  # a bad certificate is a configuration error, found early
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.debug:
         # Porch applications read it when they are made (in this process or a worker's).
         os.environ[env_name("debug")] = "1"

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from porch.server.server import SHUTDOWN_EXIT_GRACE, bind_socket, describe_socket
+from porch.server.server import SHUTDOWN_EXIT_GRACE, banner, bind_socket, describe_socket
 from porch.server.settings import Settings
 
 logger = logging.getLogger("porch.error")
@@ -47,11 +47,8 @@ def run_with_reload(settings: Settings) -> int:
         # once, as SIGTERM (a second signal would cut its requests).
         return subprocess.Popen(command, env=env, pass_fds=[sock.fileno()], process_group=0)
 
-    logger.info(
-        "Porch listening on %s; reloading on changes in %s",
-        describe_socket(sock, bool(settings.ssl_certfile)),
-        ", ".join(directories),
-    )
+    url = describe_socket(sock, bool(settings.ssl_certfile))
+    logger.info("%s", banner(settings, url, f"reloading on changes in {', '.join(directories)}"))
     child = start()
     reported_exit = False
     try:

@@ -17,6 +17,7 @@ import signal
 import socket
 import ssl
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from porch.server.protocol import HTTPProtocol
 from porch.server.settings import Settings
 from porch.server.state import ConnectionConfig, ServerState
 from porch.server.tls import make_ssl_context
+from porch.version import __version__
 
 logger = logging.getLogger("porch.error")
 
@@ -88,6 +90,24 @@ def bind_socket(settings: Settings) -> socket.socket:
     sock.setblocking(False)
     sock.set_inheritable(True)
     return sock
+
+
+# How the startup line names the interface an application is served through.
+INTERFACES = {"ASGIAdapter": "ASGI", "WSGIAdapter": "WSGI", "NativeAdapter": "native"}
+
+
+def banner(settings: Settings, url: str, *details: str) -> str:
+    """The startup line: porch's version, the address (bright on a terminal), how it serves
+    and where the access log goes."""
+    if not settings.access_log:
+        access = "no access log"
+    elif settings.access_log_path == "-":
+        access = "access log to stdout"
+    else:
+        access = f"access log to {settings.access_log_path}"
+    if settings.log_format == "text" and sys.stderr.isatty() and "NO_COLOR" not in os.environ:
+        url = f"\x1b[1;36m{url}\x1b[0m"
+    return f"Porch {__version__} listening on {url} ({', '.join([*filter(None, details), access])})"
 
 
 def describe_socket(sock: socket.socket, tls: bool) -> str:
@@ -235,7 +255,8 @@ class Server:
         state.start_ticker()
         if self.announce:
             for sock in sockets:
-                logger.info("Porch listening on %s", describe_socket(sock, ssl_context is not None))
+                url = describe_socket(sock, ssl_context is not None)
+                logger.info("%s", banner(settings, url, INTERFACES.get(type(adapter).__name__, "")))
         if self.on_ready is not None:
             self.on_ready()
         if self.parent_pid is not None:

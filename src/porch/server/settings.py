@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 Scope = Literal["server", "app", "static"]
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+LOG_FORMATS = ("text", "json")
 INTERFACES = ("auto", "asgi", "wsgi", "native")
 LIFESPAN_MODES = ("auto", "on", "off")
 ENV_PREFIX = "PORCH_"
@@ -156,6 +157,12 @@ class Settings:
         "--access-log-format",
     )
     log_level: str = setting("info", "Logging level.", "--log-level", choices=LOG_LEVELS)
+    log_format: str = setting(
+        "text",
+        "Porch's own log lines (standard error): text, or json (one object a line).",
+        "--log-format",
+        choices=LOG_FORMATS,
+    )
 
     # The application (porch run).
     app: str = setting("", "The application, as module:attribute.", scope="app")

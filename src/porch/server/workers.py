@@ -41,6 +41,7 @@ from porch.server.server import (
     EXIT_STARTUP_FAILED,
     SHUTDOWN_EXIT_GRACE,
     Server,
+    banner,
     describe_socket,
 )
 from porch.server.settings import Settings
@@ -103,12 +104,10 @@ class Supervisor:
             signal.signal(signum, self._on_signal)
         tls = bool(self.settings.ssl_certfile)
         for sock in self.sockets:
+            workers = f"{self.target} worker{'' if self.target == 1 else 's'}"
+            supervisor = f"supervisor {os.getpid()}"
             logger.info(
-                "Porch listening on %s (%d worker%s, supervisor %d)",
-                describe_socket(sock, tls),
-                self.target,
-                "" if self.target == 1 else "s",
-                os.getpid(),
+                "%s", banner(self.settings, describe_socket(sock, tls), workers, supervisor)
             )
         try:
             while True:
