@@ -46,6 +46,7 @@ from porch.http.errors import HTTPError
 from porch.http.headers import KNOWN_HOSTS, HeaderBlock, is_host
 from porch.http.native import RawHeaders, RequestHead, ResponseHeaders
 from porch.http.status import STATUS_LINES_10, STATUS_LINES_11, status_line
+from porch.server.settings import default_of
 
 
 class ProtocolError(HTTPError):
@@ -89,10 +90,10 @@ class Limits:
 
     def __init__(
         self,
-        request_line: int = 8190,
-        header_count: int = 100,
-        header_size: int = 65536,
-        body: int = 100 * 1024 * 1024,
+        request_line: int = default_of("limit_request_line"),
+        header_count: int = default_of("limit_request_headers"),
+        header_size: int = default_of("limit_request_header_size"),
+        body: int = default_of("limit_request_body"),
     ) -> None:
         self.request_line = request_line
         self.header_count = header_count

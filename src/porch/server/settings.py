@@ -308,6 +308,12 @@ def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
+def default_of(name: str) -> Any:
+    """A setting's default, for the classes that take the settings apart (ConnectionConfig,
+    Limits): each default is written here alone."""
+    return field_named(name).default
+
+
 def field_named(name: str) -> dataclasses.Field[Any]:
     """The settings field called `name`."""
     for item in dataclasses.fields(Settings):

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from porch.http.dates import DateHeader
 from porch.server.h1 import Limits
+from porch.server.settings import default_of
 
 if TYPE_CHECKING:
     from porch.server.accesslog import AccessLog
@@ -43,19 +44,20 @@ class ConnectionConfig:
 
     adapter: "Adapter"
     limits: Limits = dataclasses.field(default_factory=Limits)
-    timeout_keep_alive: float = 5.0
-    timeout_request_header: float = 10.0
-    timeout_request_body: float = 60.0
-    timeout_send: float = 60.0
-    min_request_body_rate: float = 240.0  # bytes per second; 0: no minimum
-    min_request_body_rate_grace: float = 5.0
-    limit_concurrency: int | None = None
-    max_requests: int | None = None
-    root_path: str = ""
+    # The settings' defaults (porch.server.settings), for a config made without settings.
+    timeout_keep_alive: float = default_of("timeout_keep_alive")
+    timeout_request_header: float = default_of("timeout_request_header")
+    timeout_request_body: float = default_of("timeout_request_body")
+    timeout_send: float = default_of("timeout_send")
+    min_request_body_rate: float = default_of("min_request_body_rate")  # bytes/s; 0: none
+    min_request_body_rate_grace: float = default_of("min_request_body_rate_grace")
+    limit_concurrency: int | None = default_of("limit_concurrency")
+    max_requests: int | None = default_of("max_requests")
+    root_path: str = default_of("root_path")
     access_log: "AccessLog | None" = None
     health_path: bytes | None = None  # answered by the server itself (--health-path)
     proxy: "ProxyHeaders | None" = None
-    server_header: bool = True
+    server_header: bool = default_of("server_header")
 
     @classmethod
     def from_settings(cls, settings: "Settings", adapter: "Adapter") -> "ConnectionConfig":

@@ -24,6 +24,7 @@ from porch.http.status import reason_phrase
 from porch.server.adapters import NoLifespan, app_failed, start_task
 from porch.server.cycle import Cycle
 from porch.server.h1 import UNDERSCORE, InvalidResponse
+from porch.server.settings import default_of
 from porch.server.types import ExcInfo, WSGIApp
 from porch.version import __version__
 
@@ -292,9 +293,9 @@ class WSGIAdapter:
         self,
         app: WSGIApp,
         loop: asyncio.AbstractEventLoop,
-        threads: int = 10,
+        threads: int = default_of("threads"),
         multiprocess: bool = False,
-        request_buffering: bool = True,
+        request_buffering: bool = default_of("request_buffering"),
     ) -> None:
         self.app = app
         self.loop = loop
