@@ -552,12 +552,20 @@ def test_asgi_middleware_turns_the_native_face_off() -> None:
         assert client.get("/").headers["x-asgi"] == "yes"
 
 
-def test_debug_flag_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PORCH_DEBUG", "1")
+def test_debug_flag_from_the_server_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from porch.server import settings as server_settings
+
+    # `porch run --debug` records its settings; no variable travels through os.environ.
+    monkeypatch.setattr(server_settings, "_serving", server_settings.Settings(debug=True))
     assert App(__name__).debug is True
     assert App(__name__, debug=False).debug is False
-    monkeypatch.setenv("PORCH_DEBUG", "0")
+    monkeypatch.setattr(server_settings, "_serving", server_settings.Settings())
     assert App(__name__).debug is False
+    monkeypatch.setattr(server_settings, "_serving", None)  # under another server
+    monkeypatch.setenv("PORCH_DEBUG", "1")
+    assert App(__name__).debug is False
+    monkeypatch.setenv("DEBUG", "1")  # the application's own settings
+    assert App(__name__).debug is True
 
 
 class Raises(Middleware):

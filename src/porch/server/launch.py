@@ -7,7 +7,7 @@ from typing import Any
 
 from porch.server.accesslog import configure_logging
 from porch.server.server import EXIT_STARTUP_FAILED, ConfigError, Server, bind_socket
-from porch.server.settings import Settings, env_name
+from porch.server.settings import Settings, env_name, serve_with
 from porch.server.tls import make_ssl_context
 
 logger = logging.getLogger("porch.error")
@@ -26,9 +26,10 @@ def run(settings: Settings, app: Any = None) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     configure_logging(settings.log_level, settings.log_format)
+    # Porch applications read --debug from these when they are made (in this process or a
+    # worker's; a reloaded server gets the settings as PORCH_* variables and records its own).
+    serve_with(settings)
     if settings.debug:
-        # Porch applications read it when they are made (in this process or a worker's).
-        os.environ[env_name("debug")] = "1"
         _share_debug_token()
     if settings.reload:
         from porch.server.reload import run_with_reload

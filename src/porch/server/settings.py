@@ -308,6 +308,22 @@ def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
+# The settings `porch run` serves with, in this process (and the workers it forks): how a porch
+# application made while they serve learns of `--debug`, without a variable in os.environ.
+_serving: "Settings | None" = None
+
+
+def serve_with(settings: "Settings | None") -> None:
+    """Record the settings this process serves with (porch.server.launch.run)."""
+    global _serving
+    _serving = settings
+
+
+def serving() -> "Settings | None":
+    """The settings `porch run` serves this process with; None under another server."""
+    return _serving
+
+
 def default_of(name: str) -> Any:
     """A setting's default, for the classes that take the settings apart (ConnectionConfig,
     Limits): each default is written here alone."""

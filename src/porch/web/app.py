@@ -27,6 +27,7 @@ import jinja2
 from porch.http.errors import HTTPError
 from porch.http.native import BodyReader, RequestHead
 from porch.http.native import Response as NativeResponse
+from porch.server.settings import serving
 from porch.server.types import ASGIApp, Receive, Scope, Send
 from porch.web.asgi import serve
 from porch.web.errors import error_response, failure
@@ -111,8 +112,11 @@ class App(Router):
             kind = settings or Settings
             settings = kind.load(env_file=os.path.join(self.root_folder, ".env"))
         self.settings: Settings = settings
-        # None: as `porch run --debug` (PORCH_DEBUG) or the settings (DEBUG) say.
-        self.debug = debug if debug is not None else _env_flag("PORCH_DEBUG") or self.settings.debug
+        # None: as `porch run --debug` (PORCH_DEBUG) or the application's settings (DEBUG) say.
+        if debug is None:
+            server = serving()
+            debug = (server is not None and server.debug) or self.settings.debug
+        self.debug = debug
         # Replacements for dependencies, in tests: `app.dependency_overrides[real] = fake`.
         self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         # What the OpenAPI document says of the application, and where it and its page are.
@@ -492,7 +496,3 @@ def _module_folder(import_name: str) -> str:
     module = sys.modules.get(import_name)
     path = getattr(module, "__file__", None)
     return os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
