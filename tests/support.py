@@ -86,6 +86,9 @@ class ThreadServer:
 
     def __init__(self, app: Any, **settings: Any) -> None:
         settings.setdefault("access_log", False)
+        # Responses byte for byte as the peers send them; tests/server/test_requestid.py
+        # turns request ids on.
+        settings.setdefault("request_id", False)
         settings.setdefault("timeout_graceful_shutdown", 5.0)
         self.settings = Settings(**settings)
         if self.settings.uds:
@@ -426,6 +429,7 @@ def make_protocol(
 ) -> tuple[HTTPProtocol, FakeTransport]:
     """An HTTPProtocol for `app` on a FakeTransport, connected (call inside a running loop)."""
     settings.setdefault("access_log", False)
+    settings.setdefault("request_id", False)
     settings.setdefault("proxy_headers", False)
     parsed = Settings(**settings)
     config = ConnectionConfig.from_settings(parsed, make_adapter(app, parsed, loop))

@@ -142,6 +142,7 @@ def entry(reason: str = "") -> tuple[Any, ...]:
         "1.1",
         ("10.0.0.5", 5123),
     )
+    request.request_id = "5f2a-1c"
     return (request, ("10.0.0.5", 5123), 200, 1234, 0.01234, reason, 1796551200.042)
 
 
@@ -193,6 +194,7 @@ def test_each_format_byte_for_byte() -> None:
         "user_agent": 'curl/8 "x"\\x85',
         "referer": "http://r/",
         "worker": 4242,
+        "request_id": "5f2a-1c",
     }
     assert line("json").count("\n") == 1
     every = " ".join(f"{name}={{{name}}}" for name in FIELDS)
@@ -201,7 +203,7 @@ def test_each_format_byte_for_byte() -> None:
         "time_iso=2026-12-06T10:00:00.042Z worker=4242 client=10.0.0.5:5123 client_ip=10.0.0.5 "
         "request=GET /teams/7?page=2 HTTP/1.1 method=GET path=/teams/7 query=page=2 "
         "protocol=HTTP/1.1 status=200 bytes=1234 duration=0.012340 duration_ms=12.3 "
-        'user_agent=curl/8 "x"\\x85 referer=http://r/ reason=-\n'
+        'user_agent=curl/8 "x"\\x85 referer=http://r/ reason=- request_id=5f2a-1c\n'
     )
 
 

@@ -368,7 +368,8 @@ class Servers:
             self.app = app
         if ("porch", prefixed) not in self.running:
             spec = APPS[app]
-            args = ["run", spec.target, "--no-access-log", "--timeout-graceful-shutdown", "2"]
+            args = ["run", spec.target, "--no-access-log", "--no-request-id"]
+            args += ["--timeout-graceful-shutdown", "2"]
             if prefixed:
                 args += ["--root-path", PREFIX]
             porch = Running(PorchProcess(args, cwd=ROOT, env=self.app_env))

@@ -28,6 +28,7 @@ class RequestHead:
         "method",
         "query",
         "raw_path",
+        "request_id",
         "root_path",
         "scheme",
         "server",
@@ -57,6 +58,7 @@ class RequestHead:
         self.server = server
         self.scheme = scheme
         self.root_path = root_path
+        self.request_id = ""  # X-Request-ID (porch.server.requestid), when the server gives one
         self._path: str | None = None
 
     @property

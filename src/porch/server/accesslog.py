@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from porch.http.logsafe import log_safe
+from porch.server.requestid import install_record_factory
 
 if TYPE_CHECKING:
     from porch.http.native import RequestHead
@@ -148,6 +149,7 @@ FIELDS: dict[str, Callable[[Entry], str]] = {
     "user_agent": lambda e: _header(e, b"user-agent"),
     "referer": lambda e: _header(e, b"referer"),
     "reason": lambda e: e.reason or "-",
+    "request_id": lambda e: (e.head.request_id if e.head is not None else "") or "-",
 }
 
 
@@ -388,6 +390,7 @@ def _json(*args: Any) -> str:
         "user_agent": _header_or_none(e, b"user-agent"),
         "referer": _header_or_none(e, b"referer"),
         "worker": _clock.pid,
+        "request_id": head.request_id or None if head is not None else None,
     }
     if e.reason:
         record["reason"] = e.reason
@@ -420,13 +423,8 @@ def configure_logging(level: str = "info", format: str = "text") -> None:
     itself: AccessLog)."""
     logging.addLevelName(TRACE, "TRACE")
     numeric = TRACE if level == "trace" else logging.getLevelNamesMapping()[level.upper()]
-    formatter: logging.Formatter
-    if format == "json":
-        formatter = JSONFormatter()
-    else:
-        formatter = logging.Formatter(
-            "%(asctime)s [%(process)d] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"
-        )
+    install_record_factory()  # record.request_id, in the application's records too
+    formatter = JSONFormatter() if format == "json" else TextFormatter()
     error_logger = logging.getLogger("porch")
     handler = next((h for h in error_logger.handlers if getattr(h, "_porch", False)), None)
     if handler is None:
@@ -436,6 +434,23 @@ def configure_logging(level: str = "info", format: str = "text") -> None:
     handler.setFormatter(formatter)
     error_logger.setLevel(numeric)
     error_logger.propagate = False
+
+
+class TextFormatter(logging.Formatter):
+    """Porch's line: time, worker, level, the request's id in brackets when the record was
+    made while a request ran, and the message."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s [%(process)d] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+        self._in_request = logging.Formatter(
+            "%(asctime)s [%(process)d] %(levelname)s [%(request_id)s] %(message)s",
+            "%Y-%m-%d %H:%M:%S",
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "request_id", ""):
+            return self._in_request.format(record)
+        return super().format(record)
 
 
 class JSONFormatter(logging.Formatter):
@@ -452,6 +467,9 @@ class JSONFormatter(logging.Formatter):
             "worker": record.process,
             "message": record.getMessage(),
         }
+        request_id = getattr(record, "request_id", "")
+        if request_id:
+            entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _encode_json(entry).decode()

@@ -184,6 +184,8 @@ def http_scope(head: RequestHead, state: dict[str, Any] | None = None) -> Scope:
         "headers": head.headers,
         "extensions": {"http.response.pathsend": {}},
     }
+    if head.request_id:
+        scope["extensions"]["porch.request_id"] = {"id": head.request_id}
     if state is not None:
         scope["state"] = state.copy()
     return scope

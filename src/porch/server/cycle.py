@@ -230,7 +230,12 @@ class Cycle:
             http_version=self.head.http_version,
             keep_alive=keep_alive,
             body_length=body_length,
-            extra=self.protocol.clock.header_lines,
+            extra=(
+                self.protocol.clock.header_lines
+                + b"x-request-id: %s\r\n" % self.head.request_id.encode()
+                if self.head.request_id
+                else self.protocol.clock.header_lines
+            ),
             reason=reason,
         )
         self.response_started = True

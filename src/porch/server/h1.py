@@ -367,6 +367,7 @@ class RequestParser:
         request.server = None
         request.scheme = "http"
         request.root_path = ""
+        request.request_id = ""
         request._path = None
         request.keep_alive = parser.should_keep_alive()
         request.expect_continue = expect_continue

@@ -31,6 +31,7 @@ from porch.server.h1 import (
     RequestParser,
     encode_response_head,
 )
+from porch.server.requestid import REQUEST_ID
 from porch.server.state import ServerState, scheme_of
 
 logger = logging.getLogger("porch.error")
@@ -87,6 +88,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._cycle_class = self.config.adapter.cycle_class
         self._root_path = self.config.root_path
         self._proxy = self.config.proxy
+        self._request_ids = self.config.request_ids
+        self._trusted = False  # the peer is a trusted proxy: its X-Request-ID is taken
 
     # asyncio callbacks.
 
@@ -96,6 +99,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.client = _address(transport.get_extra_info("peername"))
         self.server = _server_address(transport.get_extra_info("sockname"))
         self.scheme = scheme_of(transport)
+        proxy = self._proxy
+        self._trusted = proxy is not None and (self.client is None or proxy.trusts(self.client[0]))
         self.state.connections.add(self)
         if self.state.exhausted.is_set() or self.state.closing:
             # Accepted as the server began to stop: let the client retry elsewhere.
@@ -129,6 +134,8 @@ class HTTPProtocol(asyncio.Protocol):
                 head.root_path = self._root_path
                 if self._proxy is not None:
                     self._proxy.apply(head)
+                if self._request_ids is not None:
+                    self._request_ids.assign(head, self._trusted)
                 self._queue.append(cycle)
                 self._receiving = None if cycle.body_complete else cycle
             else:
@@ -297,7 +304,16 @@ class HTTPProtocol(asyncio.Protocol):
                     cycle.reason = "over --limit-concurrency"
                     cycle.send_error(503, "Server busy, try again later")
                     continue
-                config.adapter.run(cycle)
+                request_id = cycle.head.request_id
+                if request_id:
+                    # The tasks the application runs in copy this: its log records carry it.
+                    token = REQUEST_ID.set(request_id)
+                    try:
+                        config.adapter.run(cycle)
+                    finally:
+                        REQUEST_ID.reset(token)
+                else:
+                    config.adapter.run(cycle)
         finally:
             self._dispatching = False
 

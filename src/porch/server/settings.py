@@ -146,6 +146,12 @@ class Settings:
         "while serving, 503 once a graceful shutdown has begun (a load balancer's health check).",
         "--health-path",
     )
+    request_id: bool = setting(
+        True,
+        "Give each request an id (X-Request-ID: a trusted proxy's, else a new one), sent back "
+        "on the response and written in the logs.",
+        "--request-id/--no-request-id",
+    )
     access_log: bool = setting(True, "Turn the access log off.", "--no-access-log")
     access_log_path: str = setting(
         "-", "Write the access log to this file (- for stdout); SIGUSR1 reopens it.", "--access-log"

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from porch.server.adapters import Adapter
     from porch.server.protocol import HTTPProtocol
     from porch.server.proxy import ProxyHeaders
+    from porch.server.requestid import RequestIds
     from porch.server.settings import Settings
 
 SERVER_LINE = b"server: porch\r\n"
@@ -56,6 +57,7 @@ class ConnectionConfig:
     root_path: str = default_of("root_path")
     access_log: "AccessLog | None" = None
     health_path: bytes | None = None  # answered by the server itself (--health-path)
+    request_ids: "RequestIds | None" = None
     proxy: "ProxyHeaders | None" = None
     server_header: bool = default_of("server_header")
 
@@ -64,6 +66,7 @@ class ConnectionConfig:
         """The connection configuration the settings describe."""
         from porch.server.accesslog import AccessLog, LogFile
         from porch.server.proxy import ProxyHeaders
+        from porch.server.requestid import RequestIds
 
         return cls(
             adapter=adapter,
@@ -89,6 +92,7 @@ class ConnectionConfig:
             ),
             proxy=ProxyHeaders(settings.forwarded_allow_ips) if settings.proxy_headers else None,
             health_path=settings.health_path.encode() if settings.health_path else None,
+            request_ids=RequestIds() if settings.request_id else None,
             server_header=settings.server_header,
         )
 

@@ -24,6 +24,7 @@ from porch.http.status import reason_phrase
 from porch.server.adapters import NoLifespan, app_failed, start_task
 from porch.server.cycle import Cycle
 from porch.server.h1 import UNDERSCORE, InvalidResponse
+from porch.server.requestid import REQUEST_ID
 from porch.server.settings import default_of
 from porch.server.types import ExcInfo, WSGIApp
 from porch.version import __version__
@@ -193,6 +194,16 @@ class WSGIResponse:
         """Call the application and send what it returns (on the worker thread)."""
         loop = self._loop
         body = environ["wsgi.input"]
+        # The thread's log records carry the request's id (the pool's threads have no task).
+        token = REQUEST_ID.set(environ.get("porch.request_id", ""))
+        try:
+            self._run(app, environ, loop, body)
+        finally:
+            REQUEST_ID.reset(token)
+
+    def _run(
+        self, app: WSGIApp, environ: dict[str, Any], loop: asyncio.AbstractEventLoop, body: Any
+    ) -> None:
         try:
             result = app(environ, self.start_response)
             try:
@@ -369,6 +380,7 @@ def build_environ(
         "SERVER_PROTOCOL": "HTTP/" + head.http_version,
         "SERVER_SOFTWARE": SERVER_SOFTWARE,
         "wsgi.version": (1, 0),
+        "porch.request_id": head.request_id,
         "wsgi.url_scheme": head.scheme,
         "wsgi.input": wsgi_input,
         "wsgi.errors": sys.stderr,

@@ -115,6 +115,12 @@ class Request:
         return self._cookies
 
     @property
+    def id(self) -> str:
+        """The request's id (its X-Request-ID, sent back on the response) under porch run;
+        "" under another server, or with --no-request-id."""
+        return self.head.request_id
+
+    @property
     def client(self) -> tuple[str, int] | None:
         """The client's (address, port), as proxies reported it when trusted."""
         return self.head.client
