@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.server.wire import captured_log
 from tests.support import PorchProcess, serve
 
 SEEN: list[str] = []
@@ -51,33 +52,23 @@ def app(request: pytest.FixtureRequest) -> Any:
     return made() if request.param == "native" else made
 
 
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def test_each_response_carries_the_id_the_application_saw(app: Any) -> None:
     from porch.server.requestid import install_record_factory
 
     install_record_factory()
-    records = Records()
-    logging.getLogger("someapp").addHandler(records)
-    try:
-        with serve(app, request_id=True) as server, httpx.Client(base_url=server.url) as client:
-            answers = [client.get(f"/r{n}") for n in range(3)]
-    finally:
-        logging.getLogger("someapp").removeHandler(records)
+    with (
+        captured_log("someapp") as records,
+        serve(app, request_id=True) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        answers = [client.get(f"/r{n}") for n in range(3)]
     ids = [answer.headers["x-request-id"] for answer in answers]
     assert [answer.text for answer in answers] == ids  # what the application was given
     assert len(set(ids)) == 3
     prefix = ids[0].rpartition("-")[0]
     assert all(i.startswith(prefix + "-") for i in ids)  # one worker's prefix, then a count
     # The application's own log records, made while each request ran, carry its id.
-    assert [(r.getMessage(), r.request_id) for r in records.records] == [  # type: ignore[attr-defined]
+    assert [(r.getMessage(), r.request_id) for r in records] == [  # type: ignore[attr-defined]
         (f"handling /r{n}", ids[n]) for n in range(3)
     ]
 
