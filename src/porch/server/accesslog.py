@@ -10,7 +10,9 @@ in one piece), so the lines of several workers never tear or interleave.
 
 Formats: "default" (porch's own line), "combined" (nginx's and Apache's), "json" (one object
 a line), or a template of named fields (`"{client_ip} {method} {path} {status}"`): FIELDS.
-Every request-derived value goes through log_safe, so no request can forge a line.
+A request's values that may hold control characters (headers, a reason) go through log_safe,
+JSON escapes its own, and the parser refuses them in the request line: no request can forge a
+line.
 """
 
 import asyncio
@@ -38,7 +40,7 @@ TRACE = 5  # --log-level trace: below DEBUG (the levels: settings.LOG_LEVELS)
 
 FLUSH_INTERVAL = 0.1  # seconds: a line waits at most this long in the buffer
 # Requests waiting for their lines to be written: with the heads they keep (64 KiB at most
-# each), a bounded few MiB.
+# each, --limit-request-header-size), 8 MiB at the very most, for 100 ms at the most.
 MAX_PENDING = 128
 PIPE_BUF: int = getattr(select, "PIPE_BUF", 512)  # POSIX's least
 
@@ -49,7 +51,7 @@ FORMATS = {
     "combined": (
         '{client_ip} - - [{time_local}] "{request}" {status} {bytes} "{referer}" "{user_agent}"'
     ),
-    "json": "",  # one JSON object a line: JSON_FIELDS
+    "json": "",  # one JSON object a line: see _json
 }
 
 
