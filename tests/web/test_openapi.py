@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal, TypedDict
@@ -691,6 +692,31 @@ def test_the_docs_page_and_its_files(served: tuple[App, TestClient]) -> None:
         assert again.status_code == 304
     assert client.get("/docs/swagger-ui.js").status_code == 404  # only what the page needs
     assert client.get("/docs/LICENSE").status_code == 404
+
+
+# The vendored files as published (their NOTICE records these).
+PUBLISHED = {
+    "swagger-ui-bundle.js": "b164c5a22535e40dae08c00271674a67e437ec195098c55fcedf8ffac7ac3c88",
+    "swagger-ui.css": "7eb9f5a125e4bc9b3f0b71869b66d1a3d7c501f972f53d44ef91c2ae6c5bda5e",
+}
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_swagger_ui_goes_out_gzipped_or_plain_as_the_client_takes_it(
+    served: tuple[App, TestClient], name: str
+) -> None:
+    _, client = served
+    gzipped = client.get(f"/docs/{name}", headers={"accept-encoding": "gzip"})
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert gzipped.headers["vary"] == "accept-encoding"
+    assert int(gzipped.headers["content-length"]) < len(gzipped.content) / 3
+    for refusal in ("identity", "gzip;q=0, br"):
+        plain = client.get(f"/docs/{name}", headers={"accept-encoding": refusal})
+        assert "content-encoding" not in plain.headers
+        assert plain.headers["vary"] == "accept-encoding"
+        assert plain.content == gzipped.content
+    # Byte for byte what swagger-ui-dist published.
+    assert hashlib.sha256(plain.content).hexdigest() == PUBLISHED[name]
 
 
 def test_the_title_is_escaped_in_the_page(client_for: Client) -> None:
