@@ -30,6 +30,7 @@ class RequestHead:
         "raw_path",
         "request_id",
         "root_path",
+        "route",
         "scheme",
         "server",
         "target",
@@ -59,6 +60,9 @@ class RequestHead:
         self.scheme = scheme
         self.root_path = root_path
         self.request_id = ""  # X-Request-ID (porch.server.requestid), when the server gives one
+        # The template of the route that answered, when the application says (the metrics'
+        # label, never the raw path): porch.App sets it as it routes.
+        self.route = ""
         self._path: str | None = None
 
     @property

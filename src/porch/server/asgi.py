@@ -137,7 +137,8 @@ class ASGIAdapter:
     async def _call(self, cycle: ASGICycle) -> None:
         try:
             app: Any = self.app  # typed to return None; what it really returns is checked
-            result = await app(self.scope(cycle), cycle.receive, cycle.send)
+            scope = cycle.context = self.scope(cycle)  # the metrics read the route from it
+            result = await app(scope, cycle.receive, cycle.send)
         except BaseException as exc:
             app_failed(cycle, exc)
             if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from porch.http.errors import ClientDisconnected, HTTPError
@@ -58,6 +58,7 @@ class Cycle:
         "_remaining",
         "body_complete",
         "bytes_sent",
+        "context",
         "head",
         "keep_alive",
         "protocol",
@@ -78,6 +79,9 @@ class Cycle:
         self.task: asyncio.Task[Any] | None = None
         self.start_time = 0.0
         self.reason = ""  # why the server itself refused the request, for the access log
+        # What the application was given (the ASGI scope, the WSGI environ): where a framework
+        # says which route answered (porch.server.metrics.route_from).
+        self.context: Mapping[str, Any] | None = None
         # The body coming in.
         self._chunks: list[bytes] = []
         self._buffered = 0

@@ -368,6 +368,7 @@ class RequestParser:
         request.scheme = "http"
         request.root_path = ""
         request.request_id = ""
+        request.route = ""
         request._path = None
         request.keep_alive = parser.should_keep_alive()
         request.expect_continue = expect_continue

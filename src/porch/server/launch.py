@@ -6,7 +6,13 @@ import secrets
 from typing import Any
 
 from porch.server.accesslog import configure_logging
-from porch.server.server import EXIT_STARTUP_FAILED, ConfigError, Server, bind_socket
+from porch.server.server import (
+    EXIT_STARTUP_FAILED,
+    ConfigError,
+    Server,
+    bind_metrics_socket,
+    bind_socket,
+)
 from porch.server.settings import Settings, env_name, serve_with
 from porch.server.tls import make_ssl_context
 
@@ -36,12 +42,14 @@ def run(settings: Settings, app: Any = None) -> int:
 
         return run_with_reload(settings)
     sock = bind_socket(settings)
+    metrics_sock = bind_metrics_socket(settings) if settings.metrics_port is not None else None
     if settings.workers > 1 or settings.max_requests is not None:
         from porch.server.workers import Supervisor
 
-        return Supervisor(settings, app, [sock]).run()
+        return Supervisor(settings, app, [sock], metrics_sock).run()
     server = Server(settings, app)
     server.exit_deadline = True
+    server.metrics_socket = metrics_sock
     return server.run([sock])
 
 

@@ -102,6 +102,7 @@ class HTTPProtocol(asyncio.Protocol):
         proxy = self._proxy
         self._trusted = proxy is not None and (self.client is None or proxy.trusts(self.client[0]))
         self.state.connections.add(self)
+        self.state.accepted += 1
         if self.state.exhausted.is_set() or self.state.closing:
             # Accepted as the server began to stop: let the client retry elsewhere.
             self.closing = True
@@ -229,9 +230,11 @@ class HTTPProtocol(asyncio.Protocol):
             return
         self._active = None
         self.state.active_requests -= 1
-        access_log = self.config.access_log
-        if access_log is not None:
-            access_log.log(cycle)
+        config = self.config
+        if config.access_log is not None:
+            config.access_log.log(cycle)
+        if config.metrics is not None:
+            config.metrics.observe(cycle)
         if not cycle.keep_alive or self.closed:
             # The client may still be sending a body the application did not read.
             self._close(linger=not cycle.body_complete)
@@ -284,7 +287,7 @@ class HTTPProtocol(asyncio.Protocol):
                 config = self.config
                 if config.max_requests is not None:
                     state.request_counted()
-                if config.access_log is not None:
+                if config.timed:
                     cycle.start_time = perf_counter()
                 if cycle._body_error is not None:
                     cycle.reason = cycle._body_error.detail or ""
@@ -320,6 +323,7 @@ class HTTPProtocol(asyncio.Protocol):
     def _answer_health(self, cycle: Cycle) -> None:
         """--health-path: the server answers for itself, the application is not asked. Before
         the listener closes at shutdown, a load balancer learns to send nothing more."""
+        cycle.head.route = cycle.head.raw_path.decode("latin-1")  # the metrics' label
         if self.state.closing:
             cycle.keep_alive = False
             cycle.reason = "shutting down"
@@ -356,10 +360,12 @@ class HTTPProtocol(asyncio.Protocol):
         )
         if not self.closed:
             self.transport.write(head + body)
-            access_log = self.config.access_log
-            if access_log is not None:
+            config = self.config
+            if config.access_log is not None:
                 # No request was whole: the line says what the server refused, and why.
-                access_log.refused(self.client, error.status, len(body), error.detail or "")
+                config.access_log.refused(self.client, error.status, len(body), error.detail or "")
+            if config.metrics is not None:
+                config.metrics.refused(error.status)
         self._close(linger=True)
 
     def _close(self, linger: bool = False) -> None:

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from porch.server.adapters import LifespanFailure
 from porch.server.loader import AppLoadError, load_app, make_adapter
@@ -30,6 +30,9 @@ from porch.server.settings import Settings
 from porch.server.state import ConnectionConfig, ServerState
 from porch.server.tls import make_ssl_context
 from porch.version import __version__
+
+if TYPE_CHECKING:
+    from porch.server.metrics import Metrics
 
 logger = logging.getLogger("porch.error")
 
@@ -69,17 +72,7 @@ def bind_socket(settings: Settings) -> socket.socket:
             sock.bind(path)
             os.chmod(path, 0o666)
         else:
-            infos = socket.getaddrinfo(
-                settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            )
-            family, kind, proto, _, address = infos[0]
-            sock = socket.socket(family, kind, proto)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(address)
-            except OSError:
-                sock.close()
-                raise
+            sock = _bound_tcp_socket(settings.host, settings.port)
         sock.listen(settings.backlog)
     except OSError as exc:
         if settings.fd is not None:
@@ -87,6 +80,39 @@ def bind_socket(settings: Settings) -> socket.socket:
         else:
             where = settings.uds or f"{settings.host}:{settings.port}"
         raise ConfigError(f"Could not listen on {where}: {exc.strerror or exc}") from None
+    return _shared(sock)
+
+
+def bind_metrics_socket(settings: Settings) -> socket.socket:
+    """The listening socket of --metrics-port; ConfigError if it cannot be had."""
+    assert settings.metrics_port is not None
+    host = settings.metrics_host or settings.host
+    try:
+        sock = _bound_tcp_socket(host, settings.metrics_port)
+        sock.listen(128)
+    except OSError as exc:
+        raise ConfigError(
+            f"Could not listen on {host}:{settings.metrics_port} for --metrics-port: "
+            f"{exc.strerror or exc}"
+        ) from None
+    return _shared(sock)
+
+
+def _bound_tcp_socket(host: str, port: int) -> socket.socket:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _shared(sock: socket.socket) -> socket.socket:
+    """A listening socket as the event loop and forked workers take it."""
     sock.setblocking(False)
     sock.set_inheritable(True)
     return sock
@@ -108,6 +134,11 @@ def banner(settings: Settings, url: str, *details: str) -> str:
     if settings.log_format == "text" and sys.stderr.isatty() and "NO_COLOR" not in os.environ:
         url = f"\x1b[1;36m{url}\x1b[0m"
     return f"Porch {__version__} listening on {url} ({', '.join([*filter(None, details), access])})"
+
+
+def metrics_detail(sock: socket.socket | None) -> str:
+    """The startup line's word on --metrics-port ("" without it)."""
+    return f"metrics at {describe_socket(sock, False)}/metrics" if sock is not None else ""
 
 
 def describe_socket(sock: socket.socket, tls: bool) -> str:
@@ -150,6 +181,11 @@ class Server:
         # This server is its process: once stopping, the process ends by the deadline even if
         # threads it cannot stop (WSGI requests that were cut) or the app's shutdown hang.
         self.exit_deadline = False
+        # --metrics-port's socket (bound here unless given) and, in a worker, the folder where
+        # the workers' figures meet (porch.server.metrics).
+        self.metrics_socket: socket.socket | None = None
+        self.metrics_directory: str | None = None
+        self._own_metrics_socket = False
 
     def run(self, sockets: list[socket.socket]) -> int:
         """Run the event loop until the server stops; the process's exit status."""
@@ -206,9 +242,11 @@ class Server:
                 loop.remove_signal_handler(signum)
             if signals:
                 loop.remove_signal_handler(signal.SIGUSR1)
-            access_log = self.state.config.access_log if self.state is not None else None
-            if access_log is not None:
-                access_log.close()  # what is still buffered, then the file
+            config = self.state.config if self.state is not None else None
+            if config is not None and config.access_log is not None:
+                config.access_log.close()  # what is still buffered, then the file
+            if config is not None and config.metrics is not None:
+                config.metrics.close()  # a worker's last figures
 
     def _reopen_logs(self) -> None:
         """SIGUSR1 (logrotate moved the log file): open the access log's path again."""
@@ -226,7 +264,14 @@ class Server:
         except AppLoadError as exc:
             logger.error("%s", exc)
             return EXIT_STARTUP_FAILED
-        config = ConnectionConfig.from_settings(settings, adapter)
+        if settings.metrics_port is not None and self.metrics_socket is None:
+            try:
+                self.metrics_socket = bind_metrics_socket(settings)
+                self._own_metrics_socket = True
+            except ConfigError as exc:
+                logger.error("%s", exc)
+                return EXIT_STARTUP_FAILED
+        config = ConnectionConfig.from_settings(settings, adapter, self.metrics_directory)
         state = self.state = ServerState(config, loop)
         try:
             await adapter.startup()
@@ -253,10 +298,16 @@ class Server:
             for sock in sockets
         ]
         state.start_ticker()
+        metrics_page = None
+        if config.metrics is not None:
+            config.metrics.start(state)
+            metrics_page = await self._serve_metrics(config.metrics, loop)
         if self.announce:
+            interface = INTERFACES.get(type(adapter).__name__, "")
             for sock in sockets:
                 url = describe_socket(sock, ssl_context is not None)
-                logger.info("%s", banner(settings, url, INTERFACES.get(type(adapter).__name__, "")))
+                details = (interface, metrics_detail(self.metrics_socket))
+                logger.info("%s", banner(settings, url, *details))
         if self.on_ready is not None:
             self.on_ready()
         if self.parent_pid is not None:
@@ -269,9 +320,37 @@ class Server:
         if state.exhausted.is_set() and not self._exit.is_set():
             logger.info("Reached --max-requests (%d); restarting", state.total_requests)
         await self._shutdown(servers, sockets, state, tls)
+        if metrics_page is not None:
+            await self._stop_metrics(*metrics_page)
         await self._application_shutdown(adapter)
         state.stop_ticker()
         return 0
+
+    async def _serve_metrics(
+        self, metrics: "Metrics", loop: asyncio.AbstractEventLoop
+    ) -> tuple[asyncio.AbstractServer, ServerState]:
+        """Answer /metrics on --metrics-port: porch's own protocol (limits and timeouts
+        included) serving a page of its own, neither logged nor counted."""
+        from porch.server.metrics import MetricsPage
+        from porch.server.native import NativeAdapter
+
+        assert self.metrics_socket is not None
+        adapter = NativeAdapter(MetricsPage(metrics), loop)
+        state = ServerState(ConnectionConfig(adapter, request_ids=None), loop)
+        state.start_ticker()
+        server = await loop.create_server(
+            lambda: HTTPProtocol(state), sock=self.metrics_socket.dup(), backlog=128
+        )
+        return server, state
+
+    async def _stop_metrics(self, server: asyncio.AbstractServer, state: ServerState) -> None:
+        """After the drain: the metrics page closes last (other workers go on answering it)."""
+        server.close()
+        for connection in list(state.connections):
+            connection.abort()
+        state.stop_ticker()
+        if self._own_metrics_socket and self.metrics_socket is not None:
+            self.metrics_socket.close()
 
     def _watch_parent(self, loop: asyncio.AbstractEventLoop) -> None:
         if os.getppid() != self.parent_pid:

@@ -146,6 +146,15 @@ class Settings:
         "while serving, 503 once a graceful shutdown has begun (a load balancer's health check).",
         "--health-path",
     )
+    metrics_port: int | None = setting(
+        None,
+        "Serve Prometheus metrics, all the workers' together, at /metrics on this port (plain "
+        "HTTP, apart from the application's).",
+        "--metrics-port",
+    )
+    metrics_host: str | None = setting(
+        None, "Address to bind --metrics-port to (default: --host's).", "--metrics-host"
+    )
     request_id: bool = setting(
         True,
         "Give each request an id (X-Request-ID: a trusted proxy's, else a new one), sent back "
@@ -303,6 +312,8 @@ class Settings:
             raise ValueError("--ssl-certfile and --ssl-keyfile must be given together")
         if not 0 <= self.port <= 65535:
             raise ValueError("--port must be between 0 and 65535")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ValueError("--metrics-port must be between 0 and 65535")
         if self.proxy_headers:
             from porch.server.proxy import ProxyHeaders
 

@@ -11,6 +11,7 @@ from porch.server.settings import default_of
 if TYPE_CHECKING:
     from porch.server.accesslog import AccessLog
     from porch.server.adapters import Adapter
+    from porch.server.metrics import Metrics
     from porch.server.protocol import HTTPProtocol
     from porch.server.proxy import ProxyHeaders
     from porch.server.requestid import RequestIds
@@ -60,14 +61,28 @@ class ConnectionConfig:
     request_ids: "RequestIds | None" = None
     proxy: "ProxyHeaders | None" = None
     server_header: bool = default_of("server_header")
+    metrics: "Metrics | None" = None  # --metrics-port
+    # Whether a request's duration is measured (for the access log or the metrics).
+    timed: bool = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.timed = self.access_log is not None or self.metrics is not None
 
     @classmethod
-    def from_settings(cls, settings: "Settings", adapter: "Adapter") -> "ConnectionConfig":
-        """The connection configuration the settings describe."""
+    def from_settings(
+        cls, settings: "Settings", adapter: "Adapter", metrics_directory: str | None = None
+    ) -> "ConnectionConfig":
+        """The connection configuration the settings describe (a worker's metrics written to
+        `metrics_directory`)."""
         from porch.server.accesslog import AccessLog, LogFile
         from porch.server.proxy import ProxyHeaders
         from porch.server.requestid import RequestIds
 
+        metrics = None
+        if settings.metrics_port is not None:
+            from porch.server.metrics import Metrics
+
+            metrics = Metrics(metrics_directory)
         return cls(
             adapter=adapter,
             limits=Limits(
@@ -94,6 +109,7 @@ class ConnectionConfig:
             health_path=settings.health_path.encode() if settings.health_path else None,
             request_ids=RequestIds() if settings.request_id else None,
             server_header=settings.server_header,
+            metrics=metrics,
         )
 
 
@@ -108,6 +124,7 @@ class ServerState:
         self.connections: set[HTTPProtocol] = set()
         self.active_requests = 0
         self.total_requests = 0
+        self.accepted = 0  # connections, ever
         self.closing = False  # a graceful shutdown has begun
         # Set when --max-requests is reached: the server drains and exits.
         self.exhausted = asyncio.Event()

@@ -30,19 +30,23 @@ import logging
 import os
 import random
 import selectors
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections import deque
 from dataclasses import replace
 from typing import Any
 
+from porch.server.metrics import RESTART_REASONS, archive_worker, write_supervisor
 from porch.server.server import (
     EXIT_STARTUP_FAILED,
     SHUTDOWN_EXIT_GRACE,
     Server,
     banner,
     describe_socket,
+    metrics_detail,
 )
 from porch.server.settings import Settings
 
@@ -79,10 +83,21 @@ class Worker:
 class Supervisor:
     """Runs `settings.workers` workers serving `app` (or settings.app) on `sockets`."""
 
-    def __init__(self, settings: Settings, app: Any, sockets: list[socket.socket]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        app: Any,
+        sockets: list[socket.socket],
+        metrics_socket: socket.socket | None = None,
+    ) -> None:
         self.settings = settings
         self.app = app
         self.sockets = sockets
+        self.metrics_socket = metrics_socket  # --metrics-port, answered by every worker
+        # Where the workers' figures meet (porch.server.metrics), and the supervisor's own.
+        self.metrics_directory: str | None = None
+        self.restarts = dict.fromkeys(RESTART_REASONS, 0)
+        self._metrics_written: tuple[int, ...] = ()
         self.workers: dict[int, Worker] = {}
         self.target = settings.workers
         self.generation = 0
@@ -103,17 +118,20 @@ class Supervisor:
         for signum in HANDLED_SIGNALS:
             signal.signal(signum, self._on_signal)
         tls = bool(self.settings.ssl_certfile)
+        if self.metrics_socket is not None:
+            self.metrics_directory = tempfile.mkdtemp(prefix=f"porch-metrics-{os.getpid()}-")
         for sock in self.sockets:
             workers = f"{self.target} worker{'' if self.target == 1 else 's'}"
             supervisor = f"supervisor {os.getpid()}"
-            logger.info(
-                "%s", banner(self.settings, describe_socket(sock, tls), workers, supervisor)
-            )
+            metrics = metrics_detail(self.metrics_socket)
+            url = describe_socket(sock, tls)
+            logger.info("%s", banner(self.settings, url, workers, supervisor, metrics))
         try:
             while True:
                 self._maintain()
                 if self.exit_status is not None:
                     break
+                self._write_metrics()
                 self._wait(1.0)
                 self._handle_signals()
                 self._reap()
@@ -123,6 +141,8 @@ class Supervisor:
             signal.set_wakeup_fd(previous_wakeup)
             for signum in HANDLED_SIGNALS:
                 signal.signal(signum, signal.SIG_DFL)
+            if self.metrics_directory is not None:
+                shutil.rmtree(self.metrics_directory, ignore_errors=True)
         return self.exit_status
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -183,6 +203,8 @@ class Supervisor:
             # A new worker is ready (or SIGTTOU): the oldest code goes first, then the oldest.
             current = [w for w in running if w.generation == self.generation]
             for worker in (old + current)[:excess]:
+                if worker in old:
+                    self.restarts["reloaded"] += 1
                 self._retire(worker, "replaced" if worker in old else "fewer workers")
             old = [w for w in old if not w.retiring]
         if old:
@@ -234,6 +256,8 @@ class Supervisor:
         server.force_signals = (signal.SIGQUIT,)
         server.repeat_forces = False
         server.exit_deadline = True
+        server.metrics_socket = self.metrics_socket
+        server.metrics_directory = self.metrics_directory
 
         def ready() -> None:
             logger.info("Worker %d serving", os.getpid())
@@ -274,8 +298,11 @@ class Supervisor:
                 # It may have become ready just before it died: the pipe still says so.
                 self._read_ready(worker.ready_fd)
             code = os.waitstatus_to_exitcode(status)
+            if self.metrics_directory is not None:
+                archive_worker(self.metrics_directory, pid)  # its requests stay counted
             if worker.retiring or self.exit_status is not None:
                 continue
+            self.restarts["died" if code else "exited"] += 1
             if not worker.ready:
                 self._boot_failed(worker, code)
             elif code == 0:
@@ -310,6 +337,16 @@ class Supervisor:
             )
             self.exit_status = EXIT_WORKERS_FAILING
 
+    def _write_metrics(self) -> None:
+        """Write the supervisor's figures for /metrics, when they changed."""
+        if self.metrics_directory is None:
+            return
+        serving = sum(1 for w in self.workers.values() if w.ready and not w.retiring)
+        figures = (serving, *self.restarts.values())
+        if figures != self._metrics_written:
+            self._metrics_written = figures
+            write_supervisor(self.metrics_directory, serving, self.restarts)
+
     def _retire(self, worker: Worker, why: str) -> None:
         logger.info("Stopping worker %d (%s)", worker.pid, why)
         worker.retiring = True
@@ -327,6 +364,8 @@ class Supervisor:
         # refused rather than left waiting in the queue of a socket nobody accepts on.
         for sock in self.sockets:
             sock.close()
+        if self.metrics_socket is not None:
+            self.metrics_socket.close()
         for worker in self.workers.values():
             worker.retiring = True
             _kill(worker.pid, signal.SIGTERM)

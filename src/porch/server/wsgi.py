@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, TypeVar
@@ -24,6 +25,7 @@ from porch.http.status import reason_phrase
 from porch.server.adapters import NoLifespan, app_failed, start_task
 from porch.server.cycle import Cycle
 from porch.server.h1 import UNDERSCORE, InvalidResponse
+from porch.server.metrics import route_from
 from porch.server.requestid import REQUEST_ID
 from porch.server.settings import default_of
 from porch.server.types import ExcInfo, WSGIApp
@@ -141,6 +143,11 @@ class WSGIResponse:
             self._reason = None
         self._status = code
         self._headers = encoded
+        cycle = self._cycle
+        if cycle.context is not None:
+            # The metrics' label, read while the application still holds its request: Flask
+            # lets go of its route (environ["werkzeug.request"]) before the body is sent.
+            cycle.head.route = route_from(cycle.context)
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -311,6 +318,12 @@ class WSGIAdapter:
         self.app = app
         self.loop = loop
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="porch-wsgi")
+        self.threads = threads
+        # Requests handed to the pool (counted on the loop) and done (by the pool's threads,
+        # under the lock): the difference is the pool's load, for the metrics.
+        self._submitted = 0
+        self._done = 0
+        self._done_lock = threading.Lock()
         self.multiprocess = multiprocess
         self.request_buffering = request_buffering
         self.lifespan = NoLifespan()
@@ -342,8 +355,25 @@ class WSGIAdapter:
         self._submit(cycle, build_environ(cycle.head, body, self.multiprocess))
 
     def _submit(self, cycle: Cycle, environ: dict[str, Any]) -> None:
+        if cycle.protocol.config.metrics is not None:
+            cycle.context = environ  # where the application says which route answered
         response = WSGIResponse(cycle, self.loop)
-        self.executor.submit(response.run, self.app, environ)
+        self._submitted += 1
+        self.executor.submit(self._run, response, environ)
+
+    def _run(self, response: WSGIResponse, environ: dict[str, Any]) -> None:
+        # On a pool thread.
+        try:
+            response.run(self.app, environ)
+        finally:
+            with self._done_lock:
+                self._done += 1
+
+    def pool_usage(self) -> tuple[int, int, int]:
+        """The pool's threads, those running a request, and requests waiting for one."""
+        load = self._submitted - self._done
+        busy = min(load, self.threads)
+        return self.threads, busy, load - busy
 
     async def startup(self) -> None:
         """WSGI has no startup events."""

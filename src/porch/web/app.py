@@ -412,6 +412,7 @@ class App(Router):
                 return HTTPError(405, headers=[(b"allow", allow)])
         request.path_params = params
         request.route = route
+        head.route = route.path  # the server's metrics count requests by it
         request.hooks = route.hooks
         return route
 

@@ -6,6 +6,10 @@ ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "tests.apps.django_app.urls"
 INSTALLED_APPS: list[str] = []
 # CommonMiddleware sets Content-Length on whole responses, as most Django projects have it.
-MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+# porch_route names the route for porch's metrics (tests/server/test_metrics.py).
+MIDDLEWARE = [
+    "tests.apps.django_app.middleware.porch_route",
+    "django.middleware.common.CommonMiddleware",
+]
 DATABASES: dict[str, dict[str, str]] = {}
 USE_TZ = True
