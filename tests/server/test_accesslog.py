@@ -166,7 +166,7 @@ def test_each_format_byte_for_byte() -> None:
     from porch.server.accesslog import AccessLog
 
     def line(format: str, reason: str = "") -> str:
-        return AccessLog(format)._line(*entry(reason))
+        return AccessLog(format)._lines([entry(reason)], 0.0)
 
     assert line("default") == (
         '2026-12-06 10:00:00 [4242] 10.0.0.5:5123 - "GET /teams/7?page=2 HTTP/1.1" 200 1234 12.3ms\n'
@@ -212,9 +212,8 @@ def test_a_refused_request_has_no_request_line() -> None:
     from porch.server.accesslog import AccessLog
 
     def line(format: str) -> str:
-        return AccessLog(format)._line(
-            None, ("10.0.0.5", 5123), 431, 41, 0.0, "Too big", 1796551200.042
-        )
+        refused = (None, ("10.0.0.5", 5123), 431, 41, 0.0, "Too big", 1796551200.042)
+        return AccessLog(format)._lines([refused], 0.0)
 
     assert line("default") == (
         '2026-12-06 10:00:00 [4242] 10.0.0.5:5123 - "-" 431 41 0.0ms (Too big)\n'

@@ -44,7 +44,7 @@ FLUSH_INTERVAL = 0.1  # seconds: a line waits at most this long in the buffer
 MAX_PENDING = 128
 PIPE_BUF: int = getattr(select, "PIPE_BUF", 512)  # POSIX's least
 
-# The named formats; "default" and "combined" are written by hand-made f-strings (_default,
+# The named formats; "default" and "combined" are written by hand-made f-strings (_default_lines,
 # _combined), these templates say the same for `--help` and the docs.
 FORMATS = {
     "default": '{time} [{worker}] {client} - "{request}" {status} {bytes} {duration_ms}ms',
@@ -129,6 +129,10 @@ _clock = _Clock()
 # A format: the line of (head or None, client, status, body bytes sent, seconds, reason, and
 # the time it ended, in seconds since the epoch).
 Line = Callable[["RequestHead | None", tuple[str, int] | None, int, int, float, str, float], str]
+# What is pending: per request, those values, the end in perf_counter's seconds.
+Pending = list[tuple[Any, ...]]
+# A format's lines for what is pending, given perf_counter's zero on the wall clock.
+Lines = Callable[[Pending, float], str]
 
 
 # What a template may name: each field's value for an entry, as text.
@@ -240,16 +244,16 @@ class AccessLog:
         self.format = format
         self.output = output if output is not None else LogFile()
         # What was answered, formatted when written: see log().
-        self._pending: list[tuple[Any, ...]] = []
+        self._pending: Pending = []
         self._timer: asyncio.TimerHandle | None = None
         if format == "default":
-            self._line: Line = _default
+            self._lines: Lines = _default_lines
         elif format == "combined":
-            self._line = _combined
+            self._lines = _each(_combined)
         elif format == "json":
-            self._line = _json
+            self._lines = _each(_json)
         else:
-            self._line = _template(format)
+            self._lines = _each(_template(format))
 
     def log(self, cycle: "Cycle") -> None:
         """Log a completed response.
@@ -294,14 +298,8 @@ class AccessLog:
         pending = self._pending
         if pending:
             self._pending = []
-            line = self._line
             epoch = time.time() - perf_counter()  # perf_counter's zero, on the wall clock
-            text = "".join(
-                [
-                    line(head, client, status, sent, duration, reason, end + epoch)
-                    for head, client, status, sent, duration, reason, end in pending
-                ]
-            )
+            text = self._lines(pending, epoch)
             self.output.write(text.encode("utf-8", "backslashreplace"))
 
     def reopen(self) -> None:
@@ -315,33 +313,54 @@ class AccessLog:
         self.output.close()
 
 
-# The formats. PERF: _default and _combined are one f-string each, the clock renewed once a
-# second; they say what FORMATS says.
+# The formats. PERF: the default lines are made by one loop, one f-string each, the clock
+# renewed once a second; the others line by line (_each). They say what FORMATS says.
 
 
-def _default(
-    head: "RequestHead | None",
-    client: tuple[str, int] | None,
-    status: int,
-    sent: int,
-    duration: float,
-    reason: str,
-    when: float,
-) -> str:
-    _clock.at(when)
-    # The method is a token (the parser refused anything else), the target free of controls.
-    request = (
-        f"{head.method} {head.target.decode('latin-1')} HTTP/{head.http_version}"
-        if head is not None
-        else "-"
-    )
-    client_text = _clients.get(client) or _client_text(client)
-    if reason:
-        return (
-            f'{_clock.prefix}{client_text} - "{request}" {status} {sent} '
-            f"{duration * 1000.0:.1f}ms ({log_safe(reason)})\n"
+def _default_lines(pending: Pending, epoch: float) -> str:
+    clock = _clock
+    clients = _clients
+    second = next_second = 0.0
+    prefix = ""
+    out: list[str] = []
+    append = out.append
+    for head, client, status, sent, duration, reason, end in pending:
+        when = end + epoch
+        if not second <= when < next_second:  # PERF: the clock is renewed once a second
+            clock.at(when)
+            second = float(clock.second)
+            next_second = second + 1.0
+            prefix = clock.prefix
+        client_text = clients.get(client) or _client_text(client)
+        # The method is a token (the parser refused anything else), the target free of controls.
+        if head is None:
+            request = "-"
+        else:
+            request = f"{head.method} {head.target.decode('latin-1')} HTTP/{head.http_version}"
+        if reason:
+            append(
+                f'{prefix}{client_text} - "{request}" {status} {sent} '
+                f"{duration * 1000.0:.1f}ms ({log_safe(reason)})\n"
+            )
+        else:
+            append(
+                f'{prefix}{client_text} - "{request}" {status} {sent} {duration * 1000.0:.1f}ms\n'
+            )
+    return "".join(out)
+
+
+def _each(line: Line) -> Lines:
+    """A format made line by line."""
+
+    def lines(pending: Pending, epoch: float) -> str:
+        return "".join(
+            [
+                line(head, client, status, sent, duration, reason, end + epoch)
+                for head, client, status, sent, duration, reason, end in pending
+            ]
         )
-    return f'{_clock.prefix}{client_text} - "{request}" {status} {sent} {duration * 1000.0:.1f}ms\n'
+
+    return lines
 
 
 # PERF: "address:port" made once per client (a keep-alive connection's requests share it).
