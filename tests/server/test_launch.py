@@ -288,3 +288,29 @@ def test_run_debug_keeps_a_token_given_in_the_environment(tmp_path):
         proc.wait_ready(timeout=START)
         assert debug_page_opens(proc.url, "chosen-by-me")
         assert "chosen-by-me" not in proc.output
+
+
+GC_APP = """
+import gc
+{setup}
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = f"{{gc.get_threshold()[0]}} {{gc.get_freeze_count() > 0}}".encode()
+    await send({{"type": "http.response.start", "status": 200, "headers": []}})
+    await send({{"type": "http.response.body", "body": body}})
+"""
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [("", "10000 True"), ("gc.set_threshold(2000)", "2000 True")],
+)
+def test_a_served_process_tunes_its_garbage_collector(tmp_path, setup, expected):
+    # server.tune_garbage_collector: a young generation of 10,000 and what the application made
+    # at startup frozen; a threshold the application set itself is kept.
+    (tmp_path / "gc_app.py").write_text(GC_APP.format(setup=setup))
+    with PorchProcess(["run", "gc_app:app", "--no-access-log"], cwd=tmp_path) as process:
+        process.wait_ready()
+        assert httpx.get(process.url).text == expected
