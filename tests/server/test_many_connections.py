@@ -1,0 +1,163 @@
+"""Thousands of connections at once (issue 13): every one answered, every idle or stalled one
+closed by its timeout on time, and --limit-concurrency exact under them. Not timed: the speed
+at these counts is bench/'s business."""
+
+import asyncio
+import resource
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import PorchProcess
+
+CONNECTIONS = 5000
+
+APP = """
+import asyncio
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(float(scope["query_string"] or b"0"))
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+"""
+
+
+@pytest.fixture(autouse=True)
+def enough_descriptors() -> Iterator[None]:
+    """Room for CONNECTIONS sockets here and in the server (which inherits the limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = CONNECTIONS * 2 + 1000
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"{wanted} file descriptors needed, the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def serve(tmp_path: Path, *args: str) -> PorchProcess:
+    (tmp_path / "many_app.py").write_text(APP)
+    process = PorchProcess(["run", "many_app:app", "--no-access-log", *args], cwd=tmp_path)
+    process.wait_ready(timeout=30)
+    return process
+
+
+Streams = list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+
+
+async def connect_all(port: int, count: int = CONNECTIONS) -> Streams:
+    """`count` connections, opened a few hundred at a time (as a burst of browsers would)."""
+    streams: Streams = []
+    for start in range(0, count, 500):
+        batch = [asyncio.open_connection("127.0.0.1", port) for _ in range(min(500, count - start))]
+        streams.extend(await asyncio.gather(*batch))
+    return streams
+
+
+async def answer(reader: asyncio.StreamReader) -> bytes:
+    """One response's status line and body ("ok": two bytes, Content-Length: 2)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    await reader.readexactly(length)
+    return head.split(b"\r\n")[0]
+
+
+async def closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Whether the server closes the connection (EOF, maybe after an answer) in time."""
+    try:
+        async with asyncio.timeout(seconds):
+            while await reader.read(65536):
+                pass
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+    return True
+
+
+def close_all(streams: Streams) -> None:
+    for _, writer in streams:
+        writer.transport.abort()
+
+
+def test_every_connection_is_answered_then_closed_by_the_keep_alive_timeout(
+    tmp_path: Path,
+) -> None:
+    async def scenario(port: int) -> None:
+        streams = await connect_all(port)
+        try:
+            for _ in range(2):  # twice on each: the connections are kept alive
+                for _, writer in streams:
+                    writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                answers = await asyncio.gather(*(answer(reader) for reader, _ in streams))
+                assert answers == [b"HTTP/1.1 200 OK"] * CONNECTIONS
+            # Then all of them idle: each is closed once --timeout-keep-alive has passed.
+            idle_since = time.monotonic()
+            closed = await asyncio.gather(*(closed_within(r, 15.0) for r, _ in streams))
+            assert all(closed), closed.count(False)
+            assert time.monotonic() - idle_since >= 1.5  # not before the timeout...
+        finally:
+            close_all(streams)
+
+    process = serve(tmp_path, "--timeout-keep-alive", "2")
+    with process:
+        assert process.port is not None
+        asyncio.run(scenario(process.port))
+
+
+def test_every_stalled_head_is_refused_by_the_header_timeout(tmp_path: Path) -> None:
+    async def scenario(port: int) -> None:
+        streams = await connect_all(port)
+        try:
+            for _, writer in streams:
+                writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n")  # and never the blank line
+            started = time.monotonic()
+            answers = await asyncio.gather(*(answer(reader) for reader, _ in streams))
+            assert answers == [b"HTTP/1.1 408 Request Timeout"] * CONNECTIONS
+            assert time.monotonic() - started >= 1.5
+            closed = await asyncio.gather(*(closed_within(r, 15.0) for r, _ in streams))
+            assert all(closed)
+        finally:
+            close_all(streams)
+
+    process = serve(tmp_path, "--timeout-request-header", "2")
+    with process:
+        assert process.port is not None
+        asyncio.run(scenario(process.port))
+
+
+def test_the_concurrency_limit_holds_exactly_under_thousands_of_requests(
+    tmp_path: Path,
+) -> None:
+    limit = 100
+
+    async def scenario(port: int) -> None:
+        streams = await connect_all(port)
+        try:
+            # Every connection asks at once for a request that takes 8 s: `limit` of them run,
+            # every other one is refused at once (503, closed), however many there are.
+            sent = time.monotonic()
+            for _, writer in streams:
+                writer.write(b"GET /slow?8 HTTP/1.1\r\nHost: a\r\n\r\n")
+
+            async def timed(reader: asyncio.StreamReader) -> tuple[bytes, float]:
+                status = await answer(reader)
+                return status, time.monotonic() - sent
+
+            results = await asyncio.gather(*(timed(reader) for reader, _ in streams))
+        finally:
+            close_all(streams)
+        served = [after for status, after in results if status == b"HTTP/1.1 200 OK"]
+        refused = [after for status, after in results if status.startswith(b"HTTP/1.1 503")]
+        assert (len(served), len(refused)) == (limit, CONNECTIONS - limit)
+        assert min(served) >= 8.0
+        assert max(refused) < 8.0  # answered while the served ones still ran
+
+    process = serve(tmp_path, "--limit-concurrency", str(limit))
+    with process:
+        assert process.port is not None
+        asyncio.run(scenario(process.port))
