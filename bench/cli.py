@@ -15,7 +15,7 @@ from typing import Any
 from bench import report
 from bench.lock import exclusive_run
 from bench.machine import BUSY_LOAD, describe_machine
-from bench.runner import Plan, check_all, measure_all
+from bench.runner import Plan, check_all, measure_all, raise_file_limit
 from bench.scenarios import GROUPS, SCENARIOS, Scenario
 from bench.wrk import find_wrk
 
@@ -122,6 +122,7 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark as the command line says."""
     args = parse_args(argv)
+    raise_file_limit()  # the many-connections scenarios open thousands of sockets
     if args.list:
         list_scenarios()
         return

@@ -2,12 +2,14 @@
 
 import contextlib
 import os
+import resource
 import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,24 +322,19 @@ def measure_once(
 ) -> WrkResult:
     """One start of the server and one measured wrk run."""
     serves = serving(scenario, server, plan.server_cpu, root, tempdir, database)
+    connections = server.connections or scenario.connections
     with serves as (proc, port, log):
         origin = f"http://{HOST}:{port}"
         request = scenario.request
         if plan.warmup:
             run_wrk(
-                origin,
-                request,
-                connections=scenario.connections,
-                duration=plan.warmup,
-                cpu=plan.client_cpu,
+                origin, request, connections=connections, duration=plan.warmup, cpu=plan.client_cpu
             )
+        held = HeldConnections(port, connections, plan.duration / 2)
         result = run_wrk(
-            origin,
-            request,
-            connections=scenario.connections,
-            duration=plan.duration,
-            cpu=plan.client_cpu,
+            origin, request, connections=connections, duration=plan.duration, cpu=plan.client_cpu
         )
+        held.check()
         if proc.poll() is not None:
             raise ServerError(
                 f"exited with status {proc.returncode} during the run:\n" + log_tail(log)
@@ -348,6 +345,52 @@ def measure_once(
         except ServerError as exc:
             raise ServerError(f"after the run, {exc}") from None
     return result
+
+
+# From this many connections on, a run checks that the server holds them all.
+MANY_CONNECTIONS = 1000
+
+
+def raise_file_limit() -> None:
+    """Let wrk and the servers (which inherit it) open thousands of sockets: the soft limit on
+    open files up to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class HeldConnections:
+    """With many connections, whether the server holds every one of them halfway through the
+    run (counted by `ss`): a server that leaves clients waiting to be accepted would win by
+    serving fewer."""
+
+    def __init__(self, port: int, connections: int, after: float) -> None:
+        self.connections = connections
+        self.held: int | None = None
+        self._timer: threading.Timer | None = None
+        if connections >= MANY_CONNECTIONS and shutil.which("ss"):
+            self._timer = threading.Timer(after, self._count, args=(port,))
+            self._timer.start()
+
+    def _count(self, port: int) -> None:
+        out = subprocess.run(
+            ["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        self.held = len(out.splitlines())
+
+    def check(self) -> None:
+        """ServerError unless the server held every connection."""
+        if self._timer is None:
+            return
+        self._timer.join()
+        if self.held is not None and self.held < self.connections:
+            raise ServerError(
+                f"held only {self.held} of wrk's {self.connections} connections halfway through "
+                "the run (the others waited to be accepted)"
+            )
 
 
 def check_all(

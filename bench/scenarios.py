@@ -61,6 +61,7 @@ GROUPS = {
     "framework": "The framework: porch.App side by side with other Python frameworks",
     "database": "The database: porch.db side by side with other Python ORMs, on PostgreSQL",
     "logging": "The access log: each server with its request log on, as it runs by default",
+    "connections": "Many connections: throughput and fairness at 1,000 and 5,000 clients",
 }
 HOST = "127.0.0.1"
 # Threads for gunicorn's gthread worker: the size of porch's own WSGI pool (porch run --threads,
@@ -82,6 +83,9 @@ class Server:
     note: str = ""
     # Variables added to its environment, filled in like the command line.
     env: Mapping[str, str] = field(default_factory=dict)
+    # wrk's connections for this server, when not the scenario's (the many-connections
+    # scenarios measure porch at 64 too, as the figure to hold).
+    connections: int | None = None
 
     @property
     def command_words(self) -> list[str]:
@@ -677,10 +681,101 @@ LOGGING_SCENARIOS: tuple[Scenario, ...] = (
     ),
 )
 
+# Many connections (issue 13). Each peer gets a listen backlog that takes every connection of
+# the burst (the kernel caps it at net.core.somaxconn); porch runs with its defaults.
+PEER_BACKLOG = 8192
+AT_64 = "porch, 64 connections"
+HELD_TARGET = 0.8
+
+
+def many_connections(
+    kind: str, app: str, connections: int, peers: tuple[Server, ...], note: str
+) -> Scenario:
+    """`app` at `connections` keep-alive connections on porch and `peers`, and on porch at 64."""
+    porch = porch_run(app)
+    return Scenario(
+        name=f"many-{kind}-{connections}",
+        title=f"{TITLES[kind]} at {connections:,} connections",
+        servers=(
+            porch,
+            dataclasses.replace(porch, label=AT_64, connections=64),
+            *peers,
+        ),
+        target=Target("porch", AT_64, HELD_TARGET),
+        ahead_of=tuple(peer.label for peer in peers if peer.label in AHEAD_OF),
+        expect=Exact(HELLO),
+        connections=connections,
+        group="connections",
+        note=note + f" porch must hold {HELD_TARGET}x its own 64-connection figure, and every "
+        "server must hold every connection (counted with `ss` halfway through the run) or it is "
+        "reported, not measured.",
+    )
+
+
+TITLES = {
+    "app": 'porch.App plaintext, "Hello, world!"',
+    "asgi": 'Raw ASGI "Hello, world!"',
+    "flask": 'Flask on WSGI, "Hello, world!"',
+}
+# The peers porch must be ahead of at every count (granian's RSGI and gunicorn are reported).
+AHEAD_OF = ("uvicorn", "granian")
+
+
+def _backlogged(server: Server, flag: str = "--backlog") -> Server:
+    return dataclasses.replace(server, command=f"{server.command} {flag} {PEER_BACKLOG}")
+
+
+def _many(connections: int) -> tuple[Scenario, ...]:
+    app = "frameworks.porch_app:app"
+    return (
+        many_connections(
+            "app",
+            app,
+            connections,
+            (
+                _backlogged(uvicorn(app, "uvicorn")),
+                _backlogged(granian("asgi", app, "granian")),
+            ),
+            "The porch.App of the framework scenarios (bench/apps/frameworks/porch_app.py): "
+            "natively on porch, through ASGI on the others.",
+        ),
+        many_connections(
+            "asgi",
+            "asgiapp:app",
+            connections,
+            (
+                _backlogged(uvicorn("asgiapp:app", "uvicorn")),
+                _backlogged(granian("asgi", "asgiapp:app", "granian")),
+                _backlogged(granian("rsgi", "rsgiapp:app", "granian rsgi")),
+            ),
+            "The bare ASGI callable of asgi-plaintext (bench/apps/asgiapp.py).",
+        ),
+        many_connections(
+            "flask",
+            "flaskapp:app",
+            connections,
+            (
+                _backlogged(
+                    dataclasses.replace(
+                        gunicorn_gthread("flaskapp:app", "gunicorn gthread"),
+                        command=gunicorn_gthread("flaskapp:app", "").command
+                        + f" --worker-connections {connections}",
+                    )
+                ),
+            ),
+            "The Flask application of the flask scenario (bench/apps/flaskapp.py); gunicorn's "
+            "threaded worker is allowed as many connections as wrk opens.",
+        ),
+    )
+
+
+CONNECTIONS_SCENARIOS = _many(1000) + _many(5000)
+
 SCENARIOS = (
     SERVER_SCENARIOS
     + FRAMEWORK_SCENARIOS
     + TYPED_SCENARIOS
     + DATABASE_SCENARIOS
     + LOGGING_SCENARIOS
+    + CONNECTIONS_SCENARIOS
 )
