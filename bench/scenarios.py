@@ -707,8 +707,8 @@ def many_connections(
         connections=connections,
         group="connections",
         note=note + f" porch must hold {HELD_TARGET}x its own 64-connection figure, and every "
-        "server must hold every connection (counted with `ss` halfway through the run) or it is "
-        "reported, not measured.",
+        "server must hold every connection (counted with `ss` in the second half of the run) "
+        "or it is reported, not measured.",
     )
 
 
