@@ -52,5 +52,9 @@ bench-attacks: $(VENV)/.bench-installed
 bench-startup: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.startup
 
+# 10,000 idle keep-alive connections: resident memory per connection, porch beside its peers.
+bench-idle: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.idle
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/.cache

@@ -351,12 +351,13 @@ def measure_once(
 MANY_CONNECTIONS = 1000
 
 
-def raise_file_limit() -> None:
+def raise_file_limit() -> int:
     """Let wrk and the servers (which inherit it) open thousands of sockets: the soft limit on
-    open files up to the hard one."""
+    open files up to the hard one, which is returned."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 class HeldConnections:

@@ -547,3 +547,11 @@ def test_check_all_reports_a_wrong_answer(site: Scenario) -> None:
     assert failure is not None
     assert "different body" in failure
     assert said[0].startswith("site · files: FAILED, GET /a.txt answered 200 with a different")
+
+
+def test_idle_memory_is_measured_on_a_real_server(tmp_path: Path) -> None:
+    # bench.idle: the server's resident memory, with one connection and with many idle.
+    from bench.idle import SERVERS, measure
+
+    before, after = measure(SERVERS[0], 200, 0, tmp_path)
+    assert 10_000 < before <= after  # KiB: a Python server is more than 10 MiB
