@@ -22,18 +22,17 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
 
 from porch.http.native import RequestHead, Response
 
 if TYPE_CHECKING:
     import asyncio
+
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import Collector
 
     from porch.server.cycle import Cycle
     from porch.server.state import ServerState
@@ -248,8 +247,15 @@ class Totals:
             "connections": self.connections,
         }
 
-    def families(self) -> list[Metric]:
+    def families(self) -> list["Metric"]:
         """The figures as Prometheus metric families."""
+        # Imported here: a server without --metrics-port never loads prometheus-client.
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
         labels = ("method", "status", "route")
         requests = CounterMetricFamily(
             "porch_requests",
@@ -396,17 +402,19 @@ class MetricsPage:
             return Response(404, TEXT, b"Not found: the metrics are at /metrics\n")
         if head.method not in ("GET", "HEAD"):
             return Response(405, [*TEXT, (b"allow", b"GET, HEAD")], b"Use GET\n")
+        from prometheus_client.exposition import choose_encoder
+
         accept = head.header(b"accept")
         encoder, content_type = choose_encoder(accept.decode("latin-1") if accept else "")
-        text = encoder(_Families(self.metrics.gather().families()))
+        text = encoder(cast("Collector", _Families(self.metrics.gather().families())))
         return Response(200, [(b"content-type", content_type.encode("latin-1"))], text)
 
 
-class _Families(Collector):
-    """Metric families as prometheus-client's encoders read a registry."""
+class _Families:
+    """Metric families as prometheus-client's encoders read a registry (its collect())."""
 
-    def __init__(self, families: list[Metric]) -> None:
+    def __init__(self, families: list["Metric"]) -> None:
         self._families = families
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self) -> Iterator["Metric"]:
         return iter(self._families)
