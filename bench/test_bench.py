@@ -10,8 +10,10 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tests.support import needs_tool, nginx_test
 
 from bench import report
 from bench.answers import Exact, JSONValue
@@ -165,6 +167,14 @@ def test_the_logged_nginx_conf_buffers_its_log_in_the_workdir(tmp_path: Path) ->
     conf = (tmp_path / "nginx.conf").read_text()
     assert f"access_log {tmp_path}/access.log combined buffer=64k flush=100ms;" in conf
     assert "access_log off;" not in conf
+
+
+@needs_tool("nginx")
+@pytest.mark.parametrize("write", [write_nginx_conf, write_logged_nginx_conf])
+def test_nginx_itself_accepts_the_configurations(tmp_path: Path, write: Any) -> None:
+    write(tmp_path, {"host": "127.0.0.1", "port": "8123", "root": str(tmp_path)})
+    checked = nginx_test(tmp_path / "nginx.conf")
+    assert checked.returncode == 0, checked.stderr
 
 
 ORDER = {"ok": True}

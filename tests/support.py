@@ -37,6 +37,17 @@ def needs_tool(name: str) -> pytest.MarkDecorator:
 PORCH = [sys.executable, "-m", "porch"]
 
 
+def nginx_test(conf: Path) -> subprocess.CompletedProcess[str]:
+    """`nginx -t` of the configuration file `conf`, everything of nginx's in its folder."""
+    folder = str(conf.parent)
+    return subprocess.run(
+        ["nginx", "-t", "-p", folder, "-e", f"{folder}/error.log", "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 def porch_db_command(
     *args: str, cwd: Path, database_url: str, path: tuple[Path, ...] = ()
 ) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """--health-path (porch/server/protocol.py): answered by the server itself, without the
 application — 200 while serving, 503 with Connection: close once a graceful shutdown has begun."""
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from tests.server.apps import INTERFACES, Recorder, make_app
-from tests.support import RawClient, serve
+from tests.support import ROOT, RawClient, needs_tool, nginx_test, serve
 
 HEALTH = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
 
@@ -114,3 +115,21 @@ def test_threads_stay_free(interface: str) -> None:
         recorder.gate.set()
         for thread in held:
             thread.join(10)
+
+
+@needs_tool("nginx")
+def test_the_documented_nginx_set_up_is_one_nginx_accepts(tmp_path: Path) -> None:
+    # docs/server.md's health-check set-up behind nginx, checked by nginx itself.
+    text = (ROOT / "docs" / "server.md").read_text()
+    (block,) = [b for b in re.findall(r"```nginx\n(.*?)```", text, re.S) if "/healthz" in b]
+    temporary = " ".join(
+        f"{kind}_temp_path {tmp_path}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\nevents {{}}\n"
+        f"http {{\n{temporary} uwsgi_temp_path {tmp_path}/u; scgi_temp_path {tmp_path}/s;\n"
+        f"access_log off;\n{block}}}\n"
+    )
+    checked = nginx_test(conf)
+    assert checked.returncode == 0, checked.stderr
