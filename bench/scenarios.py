@@ -721,8 +721,10 @@ TITLES = {
 AHEAD_OF = ("uvicorn", "granian")
 
 
-def _backlogged(server: Server, flag: str = "--backlog") -> Server:
-    return dataclasses.replace(server, command=f"{server.command} {flag} {PEER_BACKLOG}")
+def _backlogged(server: Server, *options: str) -> Server:
+    """A peer with a listen backlog that takes the burst (and `options`)."""
+    command = " ".join([server.command, *options, f"--backlog {PEER_BACKLOG}"])
+    return dataclasses.replace(server, command=command)
 
 
 def _many(connections: int) -> tuple[Scenario, ...]:
@@ -756,11 +758,8 @@ def _many(connections: int) -> tuple[Scenario, ...]:
             connections,
             (
                 _backlogged(
-                    dataclasses.replace(
-                        gunicorn_gthread("flaskapp:app", "gunicorn gthread"),
-                        command=gunicorn_gthread("flaskapp:app", "").command
-                        + f" --worker-connections {connections}",
-                    )
+                    gunicorn_gthread("flaskapp:app", "gunicorn gthread"),
+                    f"--worker-connections {connections}",
                 ),
             ),
             "The Flask application of the flask scenario (bench/apps/flaskapp.py); gunicorn's "

@@ -17,10 +17,13 @@ Routes (by path):
 """
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+
+import httpx
 
 from porch.http.native import RequestHead, Response
 
@@ -40,6 +43,23 @@ class Recorder:
     async def wait_gate(self) -> None:
         while not self.gate.is_set():
             await asyncio.sleep(0.002)
+
+    @contextlib.contextmanager
+    def held(self, url: str, count: int = 1) -> Iterator[None]:
+        """`count` requests to `url`/gated, each from a thread of its own, held at the gate
+        until the block ends; then let through, and waited for."""
+        threads = [
+            threading.Thread(target=httpx.post, args=(url + "/gated",), kwargs={"content": b"x"})
+            for _ in range(count)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        finally:
+            self.gate.set()
+            for thread in threads:
+                thread.join(10)
 
 
 # ASGI.

@@ -296,15 +296,12 @@ def test_refused_requests_are_logged_with_their_reason(tmp_path: Path) -> None:
 def test_over_the_concurrency_limit_is_logged(tmp_path: Path) -> None:
     recorder = Recorder()
     app = make_app("native", recorder)
-    with serve(app, **logging_to(tmp_path, limit_concurrency=1)) as server:
-        held = threading.Thread(
-            target=httpx.post, args=(server.url + "/gated",), kwargs={"content": b"x"}
-        )
-        held.start()
+    with (
+        serve(app, **logging_to(tmp_path, limit_concurrency=1)) as server,
+        recorder.held(server.url),
+    ):
         time.sleep(0.2)
         assert httpx.get(server.url + "/fast").status_code == 503
-        recorder.gate.set()
-        held.join(10)
     lines = read_lines(tmp_path / "access.log")
     assert any(
         '"GET /fast HTTP/1.1" 503' in line and line.endswith("(over --limit-concurrency)")

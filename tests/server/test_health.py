@@ -2,7 +2,6 @@
 application — 200 while serving, 503 with Connection: close once a graceful shutdown has begun."""
 
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -99,22 +98,14 @@ def test_a_path_must_start_with_a_slash() -> None:
 def test_threads_stay_free(interface: str) -> None:
     # Every application thread busy: the health check still answers at once.
     recorder = Recorder()
-    with serve(make_app(interface, recorder), health_path="/healthz", threads=1) as server:
-        held = [
-            threading.Thread(
-                target=httpx.post, args=(server.url + "/gated",), kwargs={"content": b"x"}
-            )
-            for _ in range(2)
-        ]
-        for thread in held:
-            thread.start()
+    with (
+        serve(make_app(interface, recorder), health_path="/healthz", threads=1) as server,
+        recorder.held(server.url, 2),
+    ):
         time.sleep(0.2)
         started = time.monotonic()
         assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
         assert time.monotonic() - started < 1.0
-        recorder.gate.set()
-        for thread in held:
-            thread.join(10)
 
 
 @needs_tool("nginx")

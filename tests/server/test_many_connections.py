@@ -5,8 +5,9 @@ at these counts is bench/'s business."""
 import asyncio
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,11 +40,15 @@ def enough_descriptors() -> Iterator[None]:
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def serve(tmp_path: Path, *args: str) -> PorchProcess:
+def run_against_porch(
+    tmp_path: Path, scenario: Callable[[int], Coroutine[Any, Any, None]], *args: str
+) -> None:
+    """Run `scenario(port)` against `porch run` of APP with `args`."""
     (tmp_path / "many_app.py").write_text(APP)
-    process = PorchProcess(["run", "many_app:app", "--no-access-log", *args], cwd=tmp_path)
-    process.wait_ready(timeout=30)
-    return process
+    with PorchProcess(["run", "many_app:app", "--no-access-log", *args], cwd=tmp_path) as process:
+        process.wait_ready(timeout=30)
+        assert process.port is not None
+        asyncio.run(scenario(process.port))
 
 
 Streams = list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
@@ -103,10 +108,7 @@ def test_every_connection_is_answered_then_closed_by_the_keep_alive_timeout(
         finally:
             close_all(streams)
 
-    process = serve(tmp_path, "--timeout-keep-alive", "2")
-    with process:
-        assert process.port is not None
-        asyncio.run(scenario(process.port))
+    run_against_porch(tmp_path, scenario, "--timeout-keep-alive", "2")
 
 
 def test_every_stalled_head_is_refused_by_the_header_timeout(tmp_path: Path) -> None:
@@ -124,10 +126,7 @@ def test_every_stalled_head_is_refused_by_the_header_timeout(tmp_path: Path) -> 
         finally:
             close_all(streams)
 
-    process = serve(tmp_path, "--timeout-request-header", "2")
-    with process:
-        assert process.port is not None
-        asyncio.run(scenario(process.port))
+    run_against_porch(tmp_path, scenario, "--timeout-request-header", "2")
 
 
 def test_the_concurrency_limit_holds_exactly_under_thousands_of_requests(
@@ -157,7 +156,4 @@ def test_the_concurrency_limit_holds_exactly_under_thousands_of_requests(
         assert min(served) >= 8.0
         assert max(refused) < 8.0  # answered while the served ones still ran
 
-    process = serve(tmp_path, "--limit-concurrency", str(limit))
-    with process:
-        assert process.port is not None
-        asyncio.run(scenario(process.port))
+    run_against_porch(tmp_path, scenario, "--limit-concurrency", str(limit))

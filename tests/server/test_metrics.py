@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -106,15 +105,7 @@ def test_requests_in_flight_and_open_connections(interface: str) -> None:
     recorder = Recorder()
     app = make_app(interface, recorder)
     with MetricsServer(app, threads=2) as server:
-        held = [
-            threading.Thread(
-                target=httpx.post, args=(server.url + "/gated",), kwargs={"content": b"x"}
-            )
-            for _ in range(3)
-        ]
-        for thread in held:
-            thread.start()
-        try:
+        with recorder.held(server.url, 3):
             assert wait_until(
                 lambda: value(server.scrape(), "porch_requests_in_flight") == 3, timeout=5
             )
@@ -125,10 +116,6 @@ def test_requests_in_flight_and_open_connections(interface: str) -> None:
                 assert value(samples, "porch_wsgi_threads") == 2
                 assert value(samples, "porch_wsgi_threads_busy") == 2
                 assert value(samples, "porch_wsgi_requests_waiting") == 1
-        finally:
-            recorder.gate.set()
-            for thread in held:
-                thread.join(10)
         assert wait_until(lambda: value(server.scrape(), "porch_requests_in_flight") == 0, 5)
         if interface == "wsgi":
             assert value(server.scrape(), "porch_wsgi_threads_busy") == 0
@@ -319,7 +306,7 @@ def test_route_from_each_framework_convention() -> None:
 def test_past_max_series_new_routes_count_as_other(caplog: pytest.LogCaptureFixture) -> None:
     metrics = Metrics()
     for i in range(MAX_SERIES + 10):
-        metrics.observe(FakeCycle(route=f"/r/{i}"))  # type: ignore[arg-type]
+        metrics.observe(FakeCycle(route=f"/r/{i}"), time.perf_counter())  # type: ignore[arg-type]
     assert len(metrics.series) == MAX_SERIES + 1
     assert metrics.series[("GET", 200, "other")][0] == 10
     assert "count as 'other'" in caplog.text
@@ -330,7 +317,7 @@ def test_a_histogram_bucket_holds_what_is_at_most_its_bound() -> None:
     for seconds in (0.0005, 0.001, 0.003, 20.0):
         cycle = FakeCycle()
         cycle.start_time = time.perf_counter() - seconds
-        metrics.observe(cycle)  # type: ignore[arg-type]
+        metrics.observe(cycle, time.perf_counter())  # type: ignore[arg-type]
     totals = Totals()
     totals.add(metrics.figures())
     (duration,) = [f for f in totals.families() if f.name == "porch_request_duration_seconds"]

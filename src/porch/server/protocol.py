@@ -266,10 +266,12 @@ class HTTPProtocol(asyncio.Protocol):
         self._active = None
         self.state.active_requests -= 1
         config = self.config
-        if config.access_log is not None:
-            config.access_log.log(cycle)
-        if config.metrics is not None:
-            config.metrics.observe(cycle)
+        if config.timed:
+            end = perf_counter()  # once, for both
+            if config.access_log is not None:
+                config.access_log.log(cycle, end)
+            if config.metrics is not None:
+                config.metrics.observe(cycle, end)
         if not cycle.keep_alive or self.closed:
             # The client may still be sending a body the application did not read.
             self._close(linger=not cycle.body_complete)

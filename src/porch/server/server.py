@@ -324,7 +324,7 @@ class Server:
             logger.info("Reached --max-requests (%d); restarting", state.total_requests)
         await self._shutdown(servers, sockets, state, tls)
         if metrics_page is not None:
-            await self._stop_metrics(*metrics_page)
+            self._stop_metrics(*metrics_page)
         await self._application_shutdown(adapter)
         state.stop_ticker()
         return 0
@@ -339,14 +339,14 @@ class Server:
 
         assert self.metrics_socket is not None
         adapter = NativeAdapter(MetricsPage(metrics), loop)
-        state = ServerState(ConnectionConfig(adapter, request_ids=None), loop)
+        state = ServerState(ConnectionConfig(adapter), loop)
         state.start_ticker()
         server = await loop.create_server(
             lambda: HTTPProtocol(state), sock=self.metrics_socket.dup(), backlog=128
         )
         return server, state
 
-    async def _stop_metrics(self, server: asyncio.AbstractServer, state: ServerState) -> None:
+    def _stop_metrics(self, server: asyncio.AbstractServer, state: ServerState) -> None:
         """After the drain: the metrics page closes last (other workers go on answering it)."""
         server.close()
         for connection in list(state.connections):
