@@ -3,7 +3,9 @@ socket client, and a fake transport for byte-level protocol tests."""
 
 import asyncio
 import contextlib
+import functools
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -145,6 +147,11 @@ def serve(app: Any, **settings: Any) -> Iterator[ThreadServer]:
         yield server
 
 
+def limit_files(most: int) -> None:
+    """Let this process open at most `most` file descriptors."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (most, most))
+
+
 class PorchProcess:
     """`python -m porch ARGS --fd N` in a subprocess, on a socket the test bound."""
 
@@ -154,7 +161,9 @@ class PorchProcess:
         cwd: str | Path | None = None,
         env: dict[str, str] | None = None,
         bind: bool = True,
+        files: int | None = None,
     ) -> None:
+        """`files`: the most file descriptors porch may open (RLIMIT_NOFILE), if not ours."""
         self.sock = listening_socket() if bind else None
         self.port = self.sock.getsockname()[1] if self.sock else None
         fd_args = ["--fd", str(self.sock.fileno())] if self.sock else []
@@ -171,6 +180,7 @@ class PorchProcess:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=None if files is None else functools.partial(limit_files, files),
         )
         if self.sock is not None:
             # Only porch holds the socket now: once it stops listening, connecting is refused.

@@ -157,3 +157,95 @@ def test_the_concurrency_limit_holds_exactly_under_thousands_of_requests(
         assert max(refused) < 8.0  # answered while the served ones still ran
 
     run_against_porch(tmp_path, scenario, "--limit-concurrency", str(limit))
+
+
+async def keep_busy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Requests on one connection, 16 pipelined at a time, until cancelled: cheap for this
+    client, so that the server is what cannot keep up."""
+    batch = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 16
+    while True:
+        writer.write(batch)
+        answered = 0
+        while answered < 16:
+            answered += (await reader.read(65536)).count(b"HTTP/1.1 200 OK")
+
+
+def test_a_burst_of_new_connections_is_accepted_while_thousands_are_busy(
+    tmp_path: Path,
+) -> None:
+    """While thousands of connections keep the worker busy, new ones are accepted at once.
+    (uvloop's own server took one connection each time its loop came round to the listening
+    socket: a burst waited minutes in the listen queue behind the busy ones.)"""
+    newcomers = 1500
+
+    async def scenario(port: int) -> None:
+        busy = await connect_all(port, CONNECTIONS - newcomers)
+        load = [asyncio.create_task(keep_busy(*stream)) for stream in busy]
+        try:
+            await asyncio.sleep(1.0)  # the worker is saturated
+
+            async def newcomer() -> float:
+                started = time.monotonic()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                try:
+                    writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                    assert await answer(reader) == b"HTTP/1.1 200 OK"
+                finally:
+                    writer.transport.abort()
+                return time.monotonic() - started
+
+            waited = await asyncio.wait_for(
+                asyncio.gather(*(newcomer() for _ in range(newcomers))), timeout=60
+            )
+            assert not any(task.done() for task in load)  # the load went on all along
+            # Each was answered within seconds, not left in the queue behind the load.
+            assert max(waited) < 10.0, sorted(waited)[-10:]
+        finally:
+            for task in load:
+                task.cancel()
+            await asyncio.gather(*load, return_exceptions=True)
+            close_all(busy)
+
+    run_against_porch(tmp_path, scenario)
+
+
+def test_out_of_descriptors_the_queued_connections_wait_and_are_answered(
+    tmp_path: Path,
+) -> None:
+    """A worker out of file descriptors leaves what it cannot accept in the listen queue (one
+    line in the log, not one per try) and answers it once descriptors are free again."""
+    most = 200
+
+    async def scenario(port: int) -> None:
+        first = await connect_all(port, most)
+        for _, writer in first:
+            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        answered = await asyncio.gather(
+            *(asyncio.wait_for(answer(reader), 0.5) for reader, _ in first),
+            return_exceptions=True,
+        )
+        held = sum(status == b"HTTP/1.1 200 OK" for status in answered)
+        assert 0 < held < most  # the descriptors ran out on the way
+        waiting = [
+            stream
+            for stream, status in zip(first, answered, strict=True)
+            if status != b"HTTP/1.1 200 OK"
+        ]
+        await asyncio.sleep(2.0)  # out of descriptors all along: accepting pauses, not spins
+        close_all([stream for stream in first if stream not in waiting])
+        late = await asyncio.wait_for(
+            asyncio.gather(*(answer(reader) for reader, _ in waiting)), timeout=10
+        )
+        assert late == [b"HTTP/1.1 200 OK"] * len(waiting)
+        close_all(waiting)
+
+    (tmp_path / "many_app.py").write_text(APP)
+    with PorchProcess(
+        ["run", "many_app:app", "--no-access-log"], cwd=tmp_path, files=most
+    ) as process:
+        process.wait_ready(timeout=30)
+        assert process.port is not None
+        asyncio.run(scenario(process.port))
+        paused = process.output.count("Could not accept a connection (Too many open files)")
+    # A line each time accepting resumes and still finds none: a few over 2 s, never thousands.
+    assert 1 <= paused <= 10, process.output[-2000:]

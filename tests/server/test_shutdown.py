@@ -10,8 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from porch.server.accept import TLS, Acceptor
 from porch.server.loader import make_adapter
-from porch.server.server import TLS, Server
+from porch.server.protocol import HTTPProtocol
+from porch.server.server import Server
 from porch.server.settings import Settings
 from porch.server.state import ConnectionConfig, ServerState
 from tests.apps_process.lifecycle import app as APP_OBJECT
@@ -259,7 +261,8 @@ def test_connections_waiting_in_the_listen_queue_are_answered_at_shutdown():
         state = ServerState(ConnectionConfig(adapter=adapter), loop)
         state.closing = True
         state.start_ticker()
-        await server._accept_queued([sock], state, TLS(None, None))
+        acceptor = Acceptor(sock, lambda: HTTPProtocol(state), TLS(None, None), loop, 128)
+        await acceptor.accept_queued()  # never started: only what waits is taken
         assert sock.fileno() == -1  # closed: nothing more can queue
         for _ in range(100):
             if not state.connections:

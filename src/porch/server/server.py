@@ -10,20 +10,19 @@ A graceful shutdown (SIGTERM, SIGINT, SIGHUP, or --max-requests reached) goes:
 """
 
 import asyncio
-import contextlib
 import gc
 import logging
 import os
 import signal
 import socket
-import ssl
 import stat
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from porch.server.accept import TLS, Acceptor
 from porch.server.adapters import LifespanFailure
 from porch.server.loader import AppLoadError, load_app, make_adapter
 from porch.server.protocol import HTTPProtocol
@@ -151,13 +150,6 @@ def describe_socket(sock: socket.socket, tls: bool) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{'https' if tls else 'http'}://{host}:{port}"
-
-
-class TLS(NamedTuple):
-    """How connections are accepted: the TLS context, or None, and its handshake's timeout."""
-
-    context: ssl.SSLContext | None
-    handshake_timeout: float | None
 
 
 class Server:
@@ -288,23 +280,17 @@ class Server:
         # A TLS handshake is part of the request head: it must end within the header timeout,
         # or a client that never finishes one would hold the connection for asyncio's 60 s.
         tls = TLS(ssl_context, settings.timeout_request_header if ssl_context else None)
-        # Each server accepts on a duplicate, so that the socket itself outlives it: on
-        # shutdown, what still waits in its listen queue is accepted and answered, not reset.
-        servers = [
-            await loop.create_server(
-                lambda: HTTPProtocol(state),
-                sock=sock.dup(),
-                backlog=settings.backlog,
-                ssl=tls.context,
-                ssl_handshake_timeout=tls.handshake_timeout,
-            )
+        acceptors = [
+            Acceptor(sock, lambda: HTTPProtocol(state), tls, loop, settings.backlog)
             for sock in sockets
         ]
+        for acceptor in acceptors:
+            acceptor.start()
         state.start_ticker()
         metrics_page = None
         if config.metrics is not None:
             config.metrics.start(state)
-            metrics_page = await self._serve_metrics(config.metrics, loop)
+            metrics_page = self._serve_metrics(config.metrics, loop)
         if self.announce:
             interface = INTERFACES.get(type(adapter).__name__, "")
             for sock in sockets:
@@ -322,16 +308,16 @@ class Server:
         stopped.cancel()
         if state.exhausted.is_set() and not self._exit.is_set():
             logger.info("Reached --max-requests (%d); restarting", state.total_requests)
-        await self._shutdown(servers, sockets, state, tls)
+        await self._shutdown(acceptors, state)
         if metrics_page is not None:
             self._stop_metrics(*metrics_page)
         await self._application_shutdown(adapter)
         state.stop_ticker()
         return 0
 
-    async def _serve_metrics(
+    def _serve_metrics(
         self, metrics: "Metrics", loop: asyncio.AbstractEventLoop
-    ) -> tuple[asyncio.AbstractServer, ServerState]:
+    ) -> tuple[Acceptor, ServerState]:
         """Answer /metrics on --metrics-port: porch's own protocol (limits and timeouts
         included) serving a page of its own, neither logged nor counted."""
         from porch.server.metrics import MetricsPage
@@ -341,14 +327,15 @@ class Server:
         adapter = NativeAdapter(MetricsPage(metrics), loop)
         state = ServerState(ConnectionConfig(adapter), loop)
         state.start_ticker()
-        server = await loop.create_server(
-            lambda: HTTPProtocol(state), sock=self.metrics_socket.dup(), backlog=128
+        acceptor = Acceptor(
+            self.metrics_socket, lambda: HTTPProtocol(state), TLS(None, None), loop, 128
         )
-        return server, state
+        acceptor.start()
+        return acceptor, state
 
-    def _stop_metrics(self, server: asyncio.AbstractServer, state: ServerState) -> None:
+    def _stop_metrics(self, acceptor: Acceptor, state: ServerState) -> None:
         """After the drain: the metrics page closes last (other workers go on answering it)."""
-        server.close()
+        acceptor.stop()
         for connection in list(state.connections):
             connection.abort()
         state.stop_ticker()
@@ -362,21 +349,16 @@ class Server:
             return
         loop.call_later(1.0, self._watch_parent, loop)
 
-    async def _shutdown(
-        self,
-        servers: Sequence[asyncio.AbstractServer],
-        sockets: list[socket.socket],
-        state: ServerState,
-        tls: "TLS",
-    ) -> None:
+    async def _shutdown(self, acceptors: Sequence[Acceptor], state: ServerState) -> None:
         """Stop listening, let requests in flight finish, close every connection."""
         loop = asyncio.get_running_loop()
         if self.exit_deadline:
             _arm_exit_deadline(self.settings.timeout_graceful_shutdown + SHUTDOWN_EXIT_GRACE)
         state.closing = True
-        for server in servers:
-            server.close()  # stop accepting; other workers go on accepting on the socket
-        await self._accept_queued(sockets, state, tls)
+        for acceptor in acceptors:
+            acceptor.stop()  # other workers go on accepting on the socket
+        # What waits in the listen queues is accepted and answered, not reset.
+        await asyncio.gather(*(acceptor.accept_queued() for acceptor in acceptors))
         told: set[HTTPProtocol] = set()
         deadline = loop.time() + self.settings.timeout_graceful_shutdown
         while state.connections and loop.time() < deadline and not self._force:
@@ -390,36 +372,6 @@ class Server:
             )
             for connection in list(state.connections):
                 connection.abort()
-
-    async def _accept_queued(
-        self, sockets: list[socket.socket], state: ServerState, tls: "TLS"
-    ) -> None:
-        """Accept the connections still in the listen queues, then close the sockets.
-
-        A client whose connection the kernel completed has sent its request; closing the
-        socket with it queued would reset it unanswered. Each is answered (`Connection: close`).
-        """
-        loop = asyncio.get_running_loop()
-        pending: list[asyncio.Task[Any]] = []
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.setblocking(False)
-                while True:
-                    connection, _ = sock.accept()
-                    pending.append(
-                        loop.create_task(
-                            loop.connect_accepted_socket(
-                                lambda: HTTPProtocol(state),
-                                connection,
-                                ssl=tls.context,
-                                ssl_handshake_timeout=tls.handshake_timeout,
-                            )
-                        )
-                    )
-            sock.close()
-        if pending:
-            # A TLS handshake that takes longer goes on; the drain still reaches it.
-            await asyncio.wait(pending, timeout=1.0)
 
     async def _application_shutdown(self, adapter: Any) -> None:
         try:
