@@ -53,7 +53,9 @@ class Settings:
     port: int = setting(8000, "Port to bind.", "--port", "-p")
     uds: str | None = setting(None, "Bind to this unix domain socket instead.", "--uds")
     fd: int | None = setting(None, "Serve on this already-bound socket descriptor.", "--fd")
-    backlog: int = setting(2048, "Most connections waiting to be accepted.", "--backlog")
+    backlog: int = setting(
+        4096, "Most connections waiting to be accepted (capped by net.core.somaxconn).", "--backlog"
+    )
     ssl_certfile: str | None = setting(None, "TLS certificate (PEM) file.", "--ssl-certfile")
     ssl_keyfile: str | None = setting(None, "TLS private key (PEM) file.", "--ssl-keyfile")
     ssl_keyfile_password: str | None = setting(
