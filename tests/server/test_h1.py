@@ -16,6 +16,7 @@ from porch.server.h1 import (
     ParsedRequest,
     ProtocolError,
     RequestParser,
+    Upgraded,
     encode_response_head,
 )
 
@@ -242,14 +243,32 @@ def test_empty_host_is_allowed() -> None:
 
 def test_upgrade_without_body_is_answered_as_http() -> None:
     data = (
-        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        b"GET /h2 HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
         b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
     )
     events = parse(data)
-    assert [item[2] for item in events if isinstance(item, tuple)] == [b"/ws", b"/next"]
+    assert [item[2] for item in events if isinstance(item, tuple)] == [b"/h2", b"/next"]
     assert events.count("end") == 2
     (first, _) = requests(feed([data]))
-    assert (b"upgrade", b"websocket") in first.headers
+    assert (b"upgrade", b"h2c") in first.headers
+
+
+@pytest.mark.parametrize("upgrade", [b"websocket", b"WebSocket", b"foo, websocket"])
+def test_websocket_handshake_ends_http(upgrade: bytes) -> None:
+    """What follows a WebSocket handshake is frames, never parsed as HTTP: handed over whole."""
+    head = b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: %b\r\n\r\n" % upgrade
+    after = b"\x81\x85GET /next HTTP/1.1\r\n\r\n"
+    for pieces in ([head + after], [head, after], [head + after[:3], after[3:]]):
+        parser = RequestParser()
+        events = [event for piece in pieces for event in parser.feed(piece)]
+        assert [type(event).__name__ for event in events] == [
+            "ParsedRequest",
+            "_EndOfMessage",
+            "Upgraded",
+        ]
+        upgraded = events[2]
+        assert isinstance(upgraded, Upgraded)
+        assert upgraded.data == (head + after)[len(head) :][: len(pieces[0]) - len(head)]
 
 
 def test_upgrade_body_is_a_body_not_a_request() -> None:

@@ -1,6 +1,7 @@
 """ASGI 3.0 `http` scope: a cycle seen as an application's scope, receive and send."""
 
 import asyncio
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -12,9 +13,12 @@ from porch.server.cycle import Cycle
 from porch.server.h1 import InvalidResponse, ParsedRequest
 from porch.server.lifespan import Lifespan
 from porch.server.types import ASGIApp, Message, Scope
+from porch.server.websocket import INTERNAL_ERROR, WebSocket, handshake_problem, websocket_scope
 
 if TYPE_CHECKING:
     from porch.server.protocol import HTTPProtocol
+
+logger = logging.getLogger("porch.error")
 
 
 class ASGICycle(Cycle):
@@ -132,7 +136,47 @@ class ASGIAdapter:
 
     def run(self, cycle: Cycle) -> None:
         """Start the application on a request."""
+        if cycle.upgrade is not None:
+            cycle.task = start_task(self.loop, self._call_websocket(cycle))  # type: ignore[arg-type]
+            return
         cycle.task = start_task(self.loop, self._call(cycle))  # type: ignore[arg-type]
+
+    async def _call_websocket(self, cycle: ASGICycle) -> None:
+        """A WebSocket handshake: checked, then the application on the `websocket` scope."""
+        problem = handshake_problem(cycle.head)
+        if problem is not None:
+            cycle.keep_alive = False
+            cycle.reason = problem
+            cycle.send_error(400, problem, [(b"sec-websocket-version", b"13")])
+            return
+        config = cycle.protocol.config.websocket
+        assert config is not None and cycle.upgrade is not None
+        socket = WebSocket(cycle, config, cycle.upgrade)
+        try:
+            app: Any = self.app
+            scope = cycle.context = websocket_scope(self.scope(cycle))
+            result = await app(scope, socket.receive, socket.send)
+        except BaseException as exc:
+            if not socket.accepted:
+                socket.handshake_failed()
+            app_failed(cycle, exc)  # logged; an HTTP answer if the handshake had not ended
+            socket.close(INTERNAL_ERROR, "")
+            if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        if result is not None:
+            logger.error("ASGI: the application returned %r", result)
+        if socket.accepted:
+            socket.close()  # the application is done with it
+        elif not cycle.response_complete:
+            socket.handshake_failed()
+            if not cycle.protocol.closed:
+                app_failed(
+                    cycle,
+                    RuntimeError(
+                        "ASGI: the application returned without accepting or refusing the WebSocket"
+                    ),
+                )
 
     async def _call(self, cycle: ASGICycle) -> None:
         try:

@@ -69,6 +69,7 @@ class Cycle:
         "status",
         "task",
         "transport",
+        "upgrade",
     )
 
     def __init__(self, protocol: "HTTPProtocol", request: ParsedRequest) -> None:
@@ -77,6 +78,8 @@ class Cycle:
         self.head: RequestHead = request
         self.keep_alive = request.keep_alive
         self.task: asyncio.Task[Any] | None = None
+        # A WebSocket handshake: the bytes that came after its head (see h1.Upgraded).
+        self.upgrade: bytes | None = None
         self.start_time = 0.0
         self.reason = ""  # why the server itself refused the request, for the access log
         # What the application was given (the ASGI scope, the WSGI environ): where a framework

@@ -29,9 +29,11 @@ Statuses: 400 for malformed bytes, for methods llhttp does not know and for CONN
 and Node answer; RFC 9110 would allow 501, but bad input never gets a 5xx here); 413/414/431 for
 sizes; 417 for Expect.
 
-llhttp parses an Upgrade request's head and hands over the rest as another protocol; porch
-answers it as plain HTTP (RFC 9110 §7.8 lets a server ignore Upgrade), so its body, if any, is
-read as a body, never as the next request.
+llhttp parses an Upgrade request's head and hands over the rest as another protocol. A
+WebSocket handshake (`Upgrade: websocket`, no body) ends the HTTP/1.1 stream: the request is
+followed by an `Upgraded` event holding the bytes that came after its head, and the parser
+stops. Any other Upgrade is answered as plain HTTP (RFC 9110 §7.8 lets a server ignore it), so
+its body, if any, is read as a body, never as the next request.
 
 `encode_response_head` is the other direction: a status and header list become the bytes of
 a response head, with the framing (Content-Length, chunked or close-delimited) decided here.
@@ -62,7 +64,18 @@ class _EndOfMessage:
 
 END_OF_MESSAGE: Final = _EndOfMessage()
 
-Event = "ParsedRequest | bytes | _EndOfMessage | ProtocolError"
+
+class Upgraded:
+    """The request before this event asked for a WebSocket: what follows its head is no
+    longer HTTP. `data` holds the bytes that came after the head."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+Event = "ParsedRequest | bytes | _EndOfMessage | Upgraded | ProtocolError"
 
 
 class ParsedRequest(RequestHead):
@@ -126,6 +139,16 @@ class _TrailerSink(list[tuple[bytes, bytes]]):
 
 
 _TRAILERS: Final = _TrailerSink()
+
+
+def asks_for_websocket(headers: RawHeaders) -> bool:
+    """Whether a request's Upgrade header field names the WebSocket protocol."""
+    for name, value in headers:
+        if name == b"upgrade" and any(
+            token.strip().lower() == b"websocket" for token in value.split(b",")
+        ):
+            return True
+    return False
 
 
 class RequestParser:
@@ -235,9 +258,9 @@ class RequestParser:
 
     def _after_upgrade(self, data: bytes, offset: int) -> bytes:
         # llhttp stops after the head of an Upgrade (or CONNECT) request, taking the rest for
-        # another protocol; it has already ended the message, skipping any body. Porch speaks
-        # no other protocol over HTTP/1.1 yet, so the request is answered as plain HTTP (RFC
-        # 9110 §7.8 lets a server ignore Upgrade) and a fresh parser goes on. Returns the
+        # another protocol; it has already ended the message, skipping any body. A WebSocket
+        # handshake ends HTTP on this connection; any other request is answered as plain HTTP
+        # (RFC 9110 §7.8 lets a server ignore Upgrade) and a fresh parser goes on. Returns the
         # bytes left to parse.
         events = self._events
         request = events[-2]
@@ -249,6 +272,10 @@ class RequestParser:
             return b""
         rest = data[offset:]
         if not request.has_body:
+            if asks_for_websocket(request.headers):
+                events.append(Upgraded(rest))
+                self._failed = True  # nothing more of this connection is HTTP
+                return b""
             return rest
         # The body must be read as a body, or it would be parsed as the next request (request
         # smuggling): prime the fresh parser with a head that frames a body the same way.
@@ -565,6 +592,20 @@ def encode_response_head(
         )
     parts += (extra, b"\r\n")
     return b"".join(parts), framing, length, keep_alive
+
+
+def encode_switching_head(headers: ResponseHeaders, extra: bytes = b"") -> bytes:
+    """The head of a 101 (Switching Protocols) answer with `headers` and the `extra` lines;
+    InvalidResponse for a field that cannot be sent."""
+    parts = [b"HTTP/1.1 101 Switching Protocols\r\n"]
+    for name, value in headers:
+        if name not in _GOOD_NAMES:
+            name = _check_name(name)
+        if LF in value or CR in value or NUL in value:
+            raise InvalidResponse(f"header {name!r} has a value with CR, LF or NUL")
+        parts += (name, b": ", value, b"\r\n")
+    parts += (extra, b"\r\n")
+    return b"".join(parts)
 
 
 def _check_name(name: bytes) -> bytes:

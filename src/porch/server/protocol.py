@@ -29,6 +29,7 @@ from porch.server.h1 import (
     ParsedRequest,
     ProtocolError,
     RequestParser,
+    Upgraded,
     encode_response_head,
 )
 from porch.server.requestid import REQUEST_ID
@@ -77,6 +78,7 @@ class HTTPProtocol(asyncio.Protocol):
         "_request_ids",
         "_root_path",
         "_trusted",
+        "_upgrading",
         "_write_waiter",
         "client",
         "clock",
@@ -125,6 +127,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._proxy = self.config.proxy
         self._request_ids = self.config.request_ids
         self._trusted = False  # the peer is a trusted proxy: its X-Request-ID is taken
+        self._upgrading = False  # a WebSocket handshake waits: what follows is not ours to read
 
     # asyncio callbacks.
 
@@ -174,6 +177,8 @@ class HTTPProtocol(asyncio.Protocol):
                     self._request_ids.assign(head, self._trusted)
                 self._queue.append(cycle)
                 self._receiving = None if cycle.body_complete else cycle
+            elif cls is Upgraded:
+                self._upgrade_requested(event)  # type: ignore[arg-type]
             else:
                 self._protocol_error(event)  # type: ignore[arg-type]
         if self._active is None and not self._dispatching:
@@ -267,11 +272,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.state.active_requests -= 1
         config = self.config
         if config.timed:
-            end = perf_counter()  # once, for both
-            if config.access_log is not None:
-                config.access_log.log(cycle, end)
-            if config.metrics is not None:
-                config.metrics.observe(cycle, end)
+            self._record(cycle)
         if not cycle.keep_alive or self.closed:
             # The client may still be sending a body the application did not read.
             self._close(linger=not cycle.body_complete)
@@ -289,7 +290,40 @@ class HTTPProtocol(asyncio.Protocol):
             self._deadline_kind = IDLE_DEADLINE
             self.deadline = self.clock.now + self.config.timeout_keep_alive
 
+    def upgrade(self, cycle: Cycle, successor: Any) -> None:
+        """The active request switched the connection to another protocol (a WebSocket):
+        it is logged as answered, and the transport is `successor`'s from now on."""
+        self._active = None
+        self.state.active_requests -= 1
+        if self.config.timed:
+            self._record(cycle)
+        self.closed = True  # nothing more on this transport is HTTP, or this protocol's
+        self.deadline = 0.0
+        self.state.connections.discard(self)
+
     # Internals.
+
+    def _record(self, cycle: Cycle) -> None:
+        """The access-log line and the metrics of an answered request."""
+        config = self.config
+        end = perf_counter()  # once, for both
+        if config.access_log is not None:
+            config.access_log.log(cycle, end)
+        if config.metrics is not None:
+            config.metrics.observe(cycle, end)
+
+    def _upgrade_requested(self, event: Upgraded) -> None:
+        """The request just parsed asks for a WebSocket; nothing after it is HTTP."""
+        cycle = self._queue[-1]
+        self._pause_reading()  # what follows is the WebSocket's to read, once accepted
+        self._upgrading = True
+        refusal = self.config.websocket_refusal
+        if refusal is None:
+            cycle.upgrade = event.data
+            return
+        self._queue.pop()
+        self.state.refuse_websocket(refusal)
+        self._protocol_error(ProtocolError(400, "WebSocket connections are not served here"))
 
     def _dispatch(self) -> None:
         """Run queued requests, in order, until one is in flight or none is left."""
@@ -451,7 +485,12 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _resume_reading(self) -> bool:
         """Read again if nothing holds reading back any more; whether it resumed."""
-        if not self._reading_paused or self.writing_paused or len(self._queue) > MAX_PIPELINED:
+        if (
+            not self._reading_paused
+            or self.writing_paused
+            or self._upgrading
+            or len(self._queue) > MAX_PIPELINED
+        ):
             return False
         receiving = self._receiving
         if receiving is not None and receiving._buffered > BODY_HIGH_WATER:

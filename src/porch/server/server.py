@@ -359,7 +359,7 @@ class Server:
             acceptor.stop()  # other workers go on accepting on the socket
         # What waits in the listen queues is accepted and answered, not reset.
         await asyncio.gather(*(acceptor.accept_queued() for acceptor in acceptors))
-        told: set[HTTPProtocol] = set()
+        told: set[Any] = set()  # connections told to stop (HTTP, WebSocket)
         deadline = loop.time() + self.settings.timeout_graceful_shutdown
         while state.connections and loop.time() < deadline and not self._force:
             for connection in state.connections - told:

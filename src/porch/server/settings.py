@@ -18,6 +18,7 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 LOG_FORMATS = ("text", "json")
 INTERFACES = ("auto", "asgi", "wsgi", "native")
 LIFESPAN_MODES = ("auto", "on", "off")
+WS_MODES = ("auto", "none")
 ENV_PREFIX = "PORCH_"
 
 
@@ -217,6 +218,38 @@ class Settings:
         "--request-buffering/--no-request-buffering",
         scope="app",
     )
+    ws: str = setting(
+        "auto",
+        "WebSocket connections for ASGI applications: auto (served, with the websockets "
+        "library's protocol) or none (refused with 400).",
+        "--ws",
+        scope="app",
+        choices=WS_MODES,
+    )
+    ws_max_size: int = setting(
+        16 * 1024 * 1024,
+        "Largest WebSocket message, in bytes; a larger one closes the connection with 1009.",
+        "--ws-max-size",
+        scope="app",
+    )
+    ws_ping_interval: float = setting(
+        20.0,
+        "Seconds between the pings sent on a WebSocket connection (0: none).",
+        "--ws-ping-interval",
+        scope="app",
+    )
+    ws_ping_timeout: float = setting(
+        20.0,
+        "Seconds a WebSocket peer has to answer a ping before it is closed (1011).",
+        "--ws-ping-timeout",
+        scope="app",
+    )
+    ws_per_message_deflate: bool = setting(
+        True,
+        "Offer WebSocket compression (permessage-deflate) to clients that ask for it.",
+        "--ws-per-message-deflate/--no-ws-per-message-deflate",
+        scope="app",
+    )
     debug: bool = setting(
         False,
         "Porch applications show tracebacks to local clients (development only).",
@@ -283,6 +316,7 @@ class Settings:
             "limit_request_line",
             "limit_request_headers",
             "limit_request_header_size",
+            "ws_max_size",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -297,6 +331,8 @@ class Settings:
             "timeout_send",
             "min_request_body_rate",
             "min_request_body_rate_grace",
+            "ws_ping_interval",
+            "ws_ping_timeout",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{flag_name(field_named(name))} must not be negative")

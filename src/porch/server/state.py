@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import logging
 from typing import TYPE_CHECKING, Any
 
 from porch.http.dates import DateHeader
@@ -16,8 +17,17 @@ if TYPE_CHECKING:
     from porch.server.proxy import ProxyHeaders
     from porch.server.requestid import RequestIds
     from porch.server.settings import Settings
+    from porch.server.websocket import WebSocket, WebSocketConfig
+
+logger = logging.getLogger("porch.error")
 
 SERVER_LINE = b"server: porch\r\n"
+# Why a WebSocket handshake is refused, by the adapter an application is served through.
+WEBSOCKET_REFUSALS = {
+    "WSGIAdapter": "WSGI applications cannot take WebSocket connections",
+    "NativeAdapter": "the application is served through porch's native interface, which has "
+    "no WebSocket routes",
+}
 # How often deadlines are checked and the Date header renewed, in seconds.
 TICK = 0.25
 
@@ -62,11 +72,23 @@ class ConnectionConfig:
     proxy: "ProxyHeaders | None" = None
     server_header: bool = default_of("server_header")
     metrics: "Metrics | None" = None  # --metrics-port
+    # WebSocket handshakes: how they are served, or why they are refused (--ws none, or an
+    # interface without WebSockets). Left out, both follow from the adapter.
+    websocket: "WebSocketConfig | None" = None
+    websocket_refusal: str | None = None
     # Whether a request's duration is measured (for the access log or the metrics).
     timed: bool = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.timed = self.access_log is not None or self.metrics is not None
+        if self.websocket_refusal is None:
+            refusal = WEBSOCKET_REFUSALS.get(type(self.adapter).__name__)
+            if refusal is not None:
+                self.websocket, self.websocket_refusal = None, refusal
+            elif self.websocket is None:
+                from porch.server.websocket import WebSocketConfig
+
+                self.websocket = WebSocketConfig()
 
     @classmethod
     def from_settings(
@@ -77,6 +99,7 @@ class ConnectionConfig:
         from porch.server.accesslog import AccessLog, LogFile
         from porch.server.proxy import ProxyHeaders
         from porch.server.requestid import RequestIds
+        from porch.server.websocket import WebSocketConfig
 
         metrics = None
         if settings.metrics_port is not None:
@@ -110,6 +133,8 @@ class ConnectionConfig:
             request_ids=RequestIds() if settings.request_id else None,
             server_header=settings.server_header,
             metrics=metrics,
+            websocket=WebSocketConfig.from_settings(settings) if settings.ws != "none" else None,
+            websocket_refusal="--ws none was given" if settings.ws == "none" else None,
         )
 
 
@@ -121,7 +146,9 @@ class ServerState:
         self.loop = loop
         self.clock = Clock(config.server_header)
         self.clock.update(loop.time())
-        self.connections: set[HTTPProtocol] = set()
+        # Open connections: HTTP, and WebSockets once their handshake is over.
+        self.connections: set[HTTPProtocol | WebSocket] = set()
+        self._websocket_refused = False
         self.active_requests = 0
         self.total_requests = 0
         self.accepted = 0  # connections, ever
@@ -148,6 +175,12 @@ class ServerState:
             if deadline and now >= deadline:
                 connection.deadline_passed()
         self._ticker = self.loop.call_at(now + TICK, self._tick)
+
+    def refuse_websocket(self, reason: str) -> None:
+        """A WebSocket handshake is answered 400: say why, once per worker."""
+        if not self._websocket_refused:
+            self._websocket_refused = True
+            logger.warning("Refusing WebSocket handshakes (400): %s", reason)
 
     def request_counted(self) -> None:
         """Count a request towards --max-requests."""
