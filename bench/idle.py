@@ -68,8 +68,11 @@ def resident_kb(pid: int) -> int:
     return total
 
 
-def measure(server: IdleServer, connections: int, cpu: int, workdir: Path) -> tuple[int, int]:
-    """The server's resident memory (KiB) with one connection, and with `connections` idle."""
+def measure(
+    server: IdleServer, connections: int, cpu: int, workdir: Path, opening: bytes = REQUEST
+) -> tuple[int, int]:
+    """The server's resident memory (KiB) with one connection, and with `connections` idle,
+    each opened with `opening` (a request, or a WebSocket handshake) and its answer read."""
     port = free_port(HOST)
     argv = server.command.format(bin=BIN, host=HOST, port=port).split()
     log = workdir / f"{server.label}.log"
@@ -77,14 +80,14 @@ def measure(server: IdleServer, connections: int, cpu: int, workdir: Path) -> tu
     with running(pinned(cpu, argv), cwd=APPS, log=log, host=HOST, port=port) as process:
         try:
             first = socket.create_connection((HOST, port))
-            first.sendall(REQUEST)
+            first.sendall(opening)
             first.recv(65536)
             time.sleep(0.5)
             before = resident_kb(process.pid)
             sockets.append(first)
             for _ in range(connections - 1):
                 sock = socket.create_connection((HOST, port))
-                sock.sendall(REQUEST)
+                sock.sendall(opening)
                 sockets.append(sock)
             for sock in sockets[1:]:
                 if not sock.recv(65536):

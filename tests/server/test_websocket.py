@@ -529,3 +529,40 @@ def fuzz_server() -> Iterator[ThreadServer]:
         state = server.server.state
         assert state is not None
         wait_for(lambda: not state.connections, timeout=10)
+
+
+def read_frames(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """`count` server frames: (opcode, payload)."""
+    data, frames = b"", []
+    while len(frames) < count:
+        chunk = sock.recv(65536)
+        assert chunk, frames
+        data += chunk
+        while len(data) >= 2:
+            length, offset = data[1] & 0x7F, 2
+            if length == 126:
+                (length,), offset = struct.unpack("!H", data[2:4]), 4
+            if len(data) < offset + length:
+                break
+            frames.append((data[0] & 0x0F, data[offset : offset + length]))
+            data = data[offset + length :]
+    return frames
+
+
+def test_whole_frames_and_control_frames_in_one_read() -> None:
+    """Several frames in one piece of data, control frames among them, of every length
+    encoding up to 16 bits: each answered, in order."""
+    with ThreadServer(echo_app()) as server:
+        sock = open_raw(server.port)
+        medium = os.urandom(300)
+        sock.sendall(
+            frame(0x1, b"a")
+            + frame(0x9, b"ping!")
+            + frame(0x2, medium)
+            + frame(0x1, "é".encode() * 100)
+        )
+        frames = read_frames(sock, 4)
+        assert (0xA, b"ping!") in frames  # the pong
+        echoes = [item for item in frames if item[0] != 0xA]
+        assert echoes == [(0x1, b"a"), (0x2, medium), (0x1, "é".encode() * 100)]
+        sock.close()
