@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run run-check serve-site test lint bench bench-attacks bench-startup clean
+.PHONY: run run-check serve-site test lint bench bench-attacks bench-startup bench-idle bench-websocket clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench-startup: $(VENV)/.bench-installed
 # 10,000 idle keep-alive connections: resident memory per connection, porch beside its peers.
 bench-idle: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.idle
+
+# WebSocket echo round trips (64 clients) and 10,000 idle WebSocket connections, beside peers.
+bench-websocket: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.websocket
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/.cache
