@@ -682,3 +682,75 @@ def test_body_cut_short_by_eof_is_400(app: Any, request_bytes: bytes) -> None:
     assert response.status == 400  # the request's fault, not the application's
     assert response.body == b"400 Request body cut short\n"
     assert messages(records) == ""
+
+
+def wrapped_disconnect(wrap: Any) -> Any:
+    """An app that streams, and once its send fails (the client left) raises what `wrap`
+    makes of that error, as frameworks do."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"a", "more_body": True})
+                await asyncio.sleep(0.01)
+        except OSError as exc:
+            raise wrap(exc) from exc
+
+    return app
+
+
+def starlette_stream() -> Any:
+    from starlette.responses import StreamingResponse
+
+    async def forever() -> Any:
+        while True:
+            yield b"a"
+            await asyncio.sleep(0.01)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await StreamingResponse(forever())(scope, receive, send)
+
+    return app
+
+
+def leave_a_stream(app: Any) -> list[logging.LogRecord]:
+    """The log of `app` streaming a response to a client that leaves after its first bytes."""
+
+    async def main() -> None:
+        async with Wire(app) as wire:
+            wire.send(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            await wait_until(lambda: b"a" in wire.written())
+            wire.protocol.connection_lost(None)
+            await wait_until(lambda: wire.protocol.state.active_requests == 0)
+            await asyncio.sleep(0.05)
+
+    with captured_log() as records:
+        run(main())
+    return records
+
+
+@pytest.mark.parametrize(
+    "app",
+    [
+        wrapped_disconnect(lambda exc: ClientGone()),
+        wrapped_disconnect(lambda exc: ExceptionGroup("in a task group", [exc])),
+        wrapped_disconnect(lambda exc: BaseExceptionGroup("nested", [ExceptionGroup("x", [exc])])),
+        starlette_stream(),
+    ],
+    ids=["own-exception", "exception-group", "nested-groups", "starlette"],
+)
+def test_a_client_leaving_a_stream_is_no_application_error(app: Any) -> None:
+    """Whatever a framework wraps the disconnect in, it is logged at debug, not as an error."""
+    records = leave_a_stream(app)
+    assert messages(records) == ""
+    assert any("disconnected" in r.getMessage() for r in records if r.levelno == logging.DEBUG)
+
+
+def test_an_error_unrelated_to_the_disconnect_is_still_logged() -> None:
+    """A real bug that surfaces as the client leaves is an error still."""
+    app = wrapped_disconnect(lambda exc: ExceptionGroup("two", [exc, KeyError("bug")]))
+    assert "Exception in the application" in messages(leave_a_stream(app))

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.support import RawClient, ThreadServer
+from tests.support import ROOT, PorchProcess, RawClient, ThreadServer
 
 Events = list[dict[str, Any]]
 
@@ -566,3 +566,16 @@ def test_whole_frames_and_control_frames_in_one_read() -> None:
         echoes = [item for item in frames if item[0] != 0xA]
         assert echoes == [(0x1, b"a"), (0x2, medium), (0x1, "é".encode() * 100)]
         sock.close()
+
+
+def test_a_django_channels_consumer() -> None:
+    app = "tests.apps.django_app.asgi_channels:application"
+    with PorchProcess(["run", app, "--no-access-log"], cwd=ROOT) as process:
+        process.wait_ready(timeout=30)
+        url = f"ws://127.0.0.1:{process.port}"
+        with connect(f"{url}/ws/echo/") as ws:
+            ws.send("hello")
+            assert ws.recv() == "django: hello"
+            ws.send(b"\x00\x01")
+            assert ws.recv() == b"\x00\x01"
+    assert "Traceback" not in process.output, process.output

@@ -103,12 +103,32 @@ async def resume(coro: Coroutine[Any, Any, T], yielded: Any) -> T:
                 return done.value  # type: ignore[no-any-return]
 
 
-def app_failed(cycle: Cycle, exc: BaseException) -> None:
-    """Log an application's exception (not a mere disconnect) and end the response."""
+# What frameworks call their exception for a client that left (Starlette's, for one).
+DISCONNECT_NAMES = frozenset(("ClientDisconnect", "ClientDisconnected"))
+
+
+def _says_client_left(exc: BaseException) -> bool:
+    """Whether an exception, raised once the client has gone, says only that: porch's OSError
+    or a cancellation, a framework's own exception raised from (or named for) it, or a group
+    (an anyio task group's) of nothing else. A real bug in the group is still an error."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_says_client_left(inner) for inner in exc.exceptions)
+    if isinstance(exc, (OSError, asyncio.CancelledError)):
+        return True
+    return type(exc).__name__ in DISCONNECT_NAMES or isinstance(
+        exc.__cause__ or exc.__context__, OSError
+    )
+
+
+def app_failed(cycle: Cycle, exc: BaseException, client_gone: bool | None = None) -> None:
+    """Log an application's exception (not a mere disconnect) and end the response.
+
+    `client_gone`: whether the client has left (by default, whether the connection is closed).
+    """
     head = cycle.head
-    if isinstance(exc, ClientDisconnected) or (
-        isinstance(exc, asyncio.CancelledError) and cycle.protocol.closed
-    ):
+    if client_gone is None:
+        client_gone = cycle.protocol.closed
+    if isinstance(exc, ClientDisconnected) or (client_gone and _says_client_left(exc)):
         logger.debug("Client disconnected during %s %s", log_safe(head.method), log_safe(head.path))
     elif cycle._body_error is not None:
         # The application was told the client is gone (ASGI http.disconnect) and gave up,

@@ -159,7 +159,9 @@ class ASGIAdapter:
         except BaseException as exc:
             if not socket.accepted:
                 socket.handshake_failed()
-            app_failed(cycle, exc)  # logged; an HTTP answer if the handshake had not ended
+            # Logged (at debug if it only says the client left); an HTTP answer if the
+            # handshake had not ended.
+            app_failed(cycle, exc, client_gone=socket.closed if socket.accepted else None)
             socket.close(INTERNAL_ERROR, "")
             if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):
                 raise
