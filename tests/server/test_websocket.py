@@ -579,3 +579,51 @@ def test_a_django_channels_consumer() -> None:
             ws.send(b"\x00\x01")
             assert ws.recv() == b"\x00\x01"
     assert "Traceback" not in process.output, process.output
+
+
+def test_a_porch_app_keeps_its_native_path_and_serves_a_mounted_apps_websockets() -> None:
+    """Under porch run an App answers HTTP natively, while a WebSocket handshake goes through
+    its ASGI face to the Starlette application mounted under /chat."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    from porch import App
+    from porch.server.native import NativeAdapter
+
+    paths: list[tuple[str, str]] = []
+
+    async def room(websocket: Any) -> None:
+        paths.append((websocket.scope["root_path"], websocket.scope["path"]))
+        await websocket.accept()
+        await websocket.send_text(f"room {websocket.path_params['name']}")
+        await websocket.close()
+
+    app = App(__name__)
+    app.mount("/chat", Starlette(routes=[WebSocketRoute("/rooms/{name}", room)]))
+
+    @app.get("/")
+    def home() -> str:
+        return "home"
+
+    with ThreadServer(app) as server:
+        state = server.server.state
+        assert state is not None and isinstance(state.config.adapter, NativeAdapter)
+        with connect(ws_url(server, "/chat/rooms/blue")) as ws:
+            assert ws.recv() == "room blue"
+        with pytest.raises(InvalidStatus) as unrouted:
+            connect(ws_url(server, "/elsewhere"))
+        assert unrouted.value.response.status_code == 403
+    assert paths == [("/chat", "/chat/rooms/blue")]
+
+
+def test_a_native_application_without_an_asgi_face_refuses() -> None:
+    from porch.http.native import Response
+
+    class Native:
+        async def __porch_http__(self, head: Any, body: Any) -> Response:
+            return Response(200, [], b"native")
+
+    with ThreadServer(Native()) as server:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(ws_url(server))
+        assert refused.value.response.status_code == 400

@@ -122,6 +122,7 @@ class ASGIAdapter:
     """Serves an ASGI 3 application."""
 
     cycle_class: type[Cycle] = ASGICycle
+    websocket_refusal: str | None = None  # WebSockets are served
 
     def __init__(
         self, app: ASGIApp, loop: asyncio.AbstractEventLoop, lifespan: str = "auto"
@@ -137,48 +138,10 @@ class ASGIAdapter:
     def run(self, cycle: Cycle) -> None:
         """Start the application on a request."""
         if cycle.upgrade is not None:
-            cycle.task = start_task(self.loop, self._call_websocket(cycle))  # type: ignore[arg-type]
+            handshake = serve_websocket(self.app, cycle, self.lifespan.state)
+            cycle.task = start_task(self.loop, handshake)
             return
         cycle.task = start_task(self.loop, self._call(cycle))  # type: ignore[arg-type]
-
-    async def _call_websocket(self, cycle: ASGICycle) -> None:
-        """A WebSocket handshake: checked, then the application on the `websocket` scope."""
-        problem = handshake_problem(cycle.head)
-        if problem is not None:
-            cycle.keep_alive = False
-            cycle.reason = problem
-            cycle.send_error(400, problem, [(b"sec-websocket-version", b"13")])
-            return
-        config = cycle.protocol.config.websocket
-        assert config is not None and cycle.upgrade is not None
-        socket = WebSocket(cycle, config, cycle.upgrade)
-        try:
-            app: Any = self.app
-            scope = cycle.context = websocket_scope(self.scope(cycle))
-            result = await app(scope, socket.receive, socket.send)
-        except BaseException as exc:
-            if not socket.accepted:
-                socket.handshake_failed()
-            # Logged (at debug if it only says the client left); an HTTP answer if the
-            # handshake had not ended.
-            app_failed(cycle, exc, client_gone=socket.closed if socket.accepted else None)
-            socket.close(INTERNAL_ERROR, "")
-            if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):
-                raise
-            return
-        if result is not None:
-            logger.error("ASGI: the application returned %r", result)
-        if socket.accepted:
-            socket.close()  # the application is done with it
-        elif not cycle.response_complete:
-            socket.handshake_failed()
-            if not cycle.protocol.closed:
-                app_failed(
-                    cycle,
-                    RuntimeError(
-                        "ASGI: the application returned without accepting or refusing the WebSocket"
-                    ),
-                )
 
     async def _call(self, cycle: ASGICycle) -> None:
         try:
@@ -209,6 +172,46 @@ class ASGIAdapter:
     async def shutdown(self) -> None:
         """Run lifespan shutdown."""
         await self.lifespan.shutdown()
+
+
+async def serve_websocket(app: Any, cycle: Cycle, state: dict[str, Any] | None) -> None:
+    """A WebSocket handshake: checked, then the ASGI `app` on its `websocket` scope (with a
+    copy of the lifespan `state`); see porch.server.websocket."""
+    problem = handshake_problem(cycle.head)
+    if problem is not None:
+        cycle.keep_alive = False
+        cycle.reason = problem
+        cycle.send_error(400, problem, [(b"sec-websocket-version", b"13")])
+        return
+    config = cycle.protocol.config.websocket
+    assert config is not None and cycle.upgrade is not None
+    socket = WebSocket(cycle, config, cycle.upgrade)
+    try:
+        scope = cycle.context = websocket_scope(http_scope(cycle.head, state))
+        result = await app(scope, socket.receive, socket.send)
+    except BaseException as exc:
+        if not socket.accepted:
+            socket.handshake_failed()
+        # Logged (at debug if it only says the client left); an HTTP answer if the
+        # handshake had not ended.
+        app_failed(cycle, exc, client_gone=socket.closed if socket.accepted else None)
+        socket.close(INTERNAL_ERROR, "")
+        if not isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError):
+            raise
+        return
+    if result is not None:
+        logger.error("ASGI: the application returned %r", result)
+    if socket.accepted:
+        socket.close()  # the application is done with it
+    elif not cycle.response_complete:
+        socket.handshake_failed()
+        if not cycle.protocol.closed:
+            app_failed(
+                cycle,
+                RuntimeError(
+                    "ASGI: the application returned without accepting or refusing the WebSocket"
+                ),
+            )
 
 
 def http_scope(head: RequestHead, state: dict[str, Any] | None = None) -> Scope:

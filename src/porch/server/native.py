@@ -9,7 +9,15 @@ from typing import Any
 
 from porch.http.errors import HTTPError
 from porch.http.native import FileRegion, NativeApp, Response, ResponseLike
-from porch.server.adapters import EAGER_TASKS, NoLifespan, app_failed, resume, step_coroutine
+from porch.server.adapters import (
+    EAGER_TASKS,
+    NoLifespan,
+    app_failed,
+    resume,
+    start_task,
+    step_coroutine,
+)
+from porch.server.asgi import serve_websocket
 from porch.server.cycle import Cycle
 from porch.server.h1 import InvalidResponse
 from porch.server.lifespan import Lifespan
@@ -26,13 +34,25 @@ class NativeAdapter:
         self.app = app
         self.loop = loop
         self.handler = app.__porch_http__
-        # An application that is also ASGI gets its startup and shutdown through ASGI.
+        # An application that is also ASGI (porch.App) gets its startup and shutdown, and its
+        # WebSocket connections, through ASGI.
+        asgi = _is_asgi(app)
         self.lifespan: Lifespan | NoLifespan = (
-            Lifespan(app, lifespan) if _is_asgi(app) else NoLifespan()  # type: ignore[arg-type]
+            Lifespan(app, lifespan) if asgi else NoLifespan()  # type: ignore[arg-type]
+        )
+        self.websocket_refusal = (
+            None
+            if asgi
+            else "the application is served through porch's native interface, which has no "
+            "WebSocket routes"
         )
 
     def run(self, cycle: Cycle) -> None:
         """Answer a request; without a task when the application answers at once."""
+        if cycle.upgrade is not None:  # a WebSocket handshake: the application's ASGI face
+            state = self.lifespan.state if isinstance(self.lifespan, Lifespan) else None
+            cycle.task = start_task(self.loop, serve_websocket(self.app, cycle, state))
+            return
         try:
             result = self.handler(cycle.head, cycle)
             if result.__class__ is CoroutineType and not EAGER_TASKS:

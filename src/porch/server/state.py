@@ -22,12 +22,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("porch.error")
 
 SERVER_LINE = b"server: porch\r\n"
-# Why a WebSocket handshake is refused, by the adapter an application is served through.
-WEBSOCKET_REFUSALS = {
-    "WSGIAdapter": "WSGI applications cannot take WebSocket connections",
-    "NativeAdapter": "the application is served through porch's native interface, which has "
-    "no WebSocket routes",
-}
+# Why a WebSocket handshake is refused by an adapter that does not say (its `websocket_refusal`).
+UNKNOWN_REFUSAL = "the application's interface cannot take WebSocket connections"
 # How often deadlines are checked and the Date header renewed, in seconds.
 TICK = 0.25
 
@@ -82,7 +78,7 @@ class ConnectionConfig:
     def __post_init__(self) -> None:
         self.timed = self.access_log is not None or self.metrics is not None
         if self.websocket_refusal is None:
-            refusal = WEBSOCKET_REFUSALS.get(type(self.adapter).__name__)
+            refusal = getattr(self.adapter, "websocket_refusal", UNKNOWN_REFUSAL)
             if refusal is not None:
                 self.websocket, self.websocket_refusal = None, refusal
             elif self.websocket is None:

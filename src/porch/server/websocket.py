@@ -50,7 +50,7 @@ from porch.server.h1 import InvalidResponse, encode_switching_head
 from porch.server.types import Message, Scope
 
 if TYPE_CHECKING:
-    from porch.server.asgi import ASGICycle
+    from porch.server.cycle import Cycle
     from porch.server.settings import Settings
     from porch.server.state import Clock
 
@@ -137,7 +137,7 @@ class WebSocket(asyncio.Protocol):
     """One WebSocket connection: ASGI `receive` and `send`, and, once accepted, the
     transport's protocol."""
 
-    def __init__(self, cycle: "ASGICycle", config: WebSocketConfig, early: bytes) -> None:
+    def __init__(self, cycle: "Cycle", config: WebSocketConfig, early: bytes) -> None:
         self.cycle = cycle
         self.config = config
         http = cycle.protocol

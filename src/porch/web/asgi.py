@@ -176,7 +176,7 @@ async def lifespan(receive: Receive, send: Send, startup: Any, shutdown: Any) ->
 
 
 async def serve(app: "App", scope: Scope, receive: Receive, send: Send) -> None:
-    """The App's ASGI entry (below any ASGI middleware): http and lifespan scopes."""
+    """The App's ASGI entry (below any ASGI middleware): http, lifespan and websocket scopes."""
     from porch.web.errors import error_page
     from porch.web.request import Request
 
@@ -195,4 +195,21 @@ async def serve(app: "App", scope: Scope, receive: Receive, send: Send) -> None:
     elif kind == "lifespan":
         await lifespan(receive, send, app.startup, app.shutdown)
     elif kind == "websocket":
-        await send({"type": "websocket.close", "code": 1000})
+        await mounted_websocket(app, scope, receive, send)
+
+
+async def mounted_websocket(app: "App", scope: Scope, receive: Receive, send: Send) -> None:
+    """A WebSocket handshake: to the mounted ASGI application whose prefix covers its path (a
+    Starlette application's WebSocket routes, say), which sees the prefix as its root path;
+    refused (403) when none does."""
+    from porch.server.asgi import http_scope
+
+    head = head_from_scope(scope)
+    for mount in app.mounts:
+        if mount.interface == "asgi" and mount.matches(head.path):
+            moved = http_scope(mount.sub_head(head))
+            sub = {**scope, **{key: moved[key] for key in ("root_path", "path", "raw_path")}}
+            await mount.app(sub, receive, send)
+            return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.close", "code": 1000})
