@@ -5,7 +5,7 @@ from typing import Annotated
 
 import msgspec
 
-from porch import App, Depends, Header, Query, Request, Response
+from porch import App, Depends, Header, Query, Request, Response, WebSocket
 
 # A smaller body limit than the default 10 MiB, so that the tests past it stay quick.
 BODY_LIMIT = 2 * 1024 * 1024
@@ -125,3 +125,10 @@ def list_orders(
     page: Annotated[int, Depends(paging)], limit: Annotated[int, Query(le=50)] = 10
 ) -> dict[str, int]:
     return {"page": page, "limit": limit}
+
+
+@app.websocket("/ws/rooms/<slug:room>")
+async def room(ws: WebSocket, room: str, times: Annotated[int, Query(ge=1, le=5)] = 1) -> None:
+    await ws.accept()
+    async for message in ws.iter_json():
+        await ws.send_json({"room": room, "said": message, "times": times})

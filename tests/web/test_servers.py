@@ -295,3 +295,31 @@ def test_typed_api(client: httpx.Client) -> None:
     assert client.get("/orders?page=2&limit=5").json() == {"page": 2, "limit": 5}
     errors = client.get("/orders?page=0&limit=99").json()["errors"]
     assert [error["loc"] for error in errors] == [["query", "page"], ["query", "limit"]]
+
+
+def test_websocket_route(server: tuple[str, str]) -> None:
+    """An App's WebSocket route, with its path converter and typed query parameter, under
+    each server; under porch run its HTTP routes stay on the native path meanwhile."""
+    import json
+
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    name, url = server
+    base = url.replace("http://", "ws://")
+    with connect(f"{base}/ws/rooms/blue?times=2") as ws:
+        ws.send('{"hi": [1, 2]}')
+        assert json.loads(ws.recv()) == {"room": "blue", "said": {"hi": [1, 2]}, "times": 2}
+        ws.send("[]")
+        assert json.loads(ws.recv())["said"] == []
+    with pytest.raises(InvalidStatus) as invalid:
+        connect(f"{base}/ws/rooms/blue?times=9")
+    # The 422 itself where the server has ASGI's websocket.http.response; a refusal elsewhere.
+    assert invalid.value.response.status_code in (422, 403), name
+    if name in ("porch", "uvicorn"):
+        assert invalid.value.response.status_code == 422
+        assert json.loads(invalid.value.response.body)["errors"][0]["loc"] == ["query", "times"]
+    with pytest.raises(InvalidStatus) as unknown:
+        connect(f"{base}/ws/nowhere")
+    assert unknown.value.response.status_code == 403
+    assert httpx.get(f"{url}/ws/rooms/blue").status_code == 404  # no HTTP route there

@@ -47,6 +47,7 @@ from porch.web.routing import (
 )
 from porch.web.settings import Settings
 from porch.web.templates import make_environment
+from porch.web.websocket import WEBSOCKET
 
 if TYPE_CHECKING:
     from porch.web.debug import DebugLock
@@ -402,6 +403,9 @@ class App(Router):
         methods, params = found
         route = methods.get(head.method)
         if route is None:
+            if methods.keys() == {WEBSOCKET}:
+                request.hooks = table.hooks_for(path)
+                return HTTPError(404)  # only a WebSocket route here: nothing for HTTP
             if head.method == "HEAD" and "GET" in methods:
                 route = methods["GET"]
             else:

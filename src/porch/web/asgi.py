@@ -195,7 +195,9 @@ async def serve(app: "App", scope: Scope, receive: Receive, send: Send) -> None:
     elif kind == "lifespan":
         await lifespan(receive, send, app.startup, app.shutdown)
     elif kind == "websocket":
-        await mounted_websocket(app, scope, receive, send)
+        from porch.web import websocket
+
+        await websocket.serve(app, scope, receive, send)
 
 
 async def mounted_websocket(app: "App", scope: Scope, receive: Receive, send: Send) -> None:

@@ -102,6 +102,12 @@ class Request:
         return self._headers
 
     @property
+    def last_event_id(self) -> str | None:
+        """The Last-Event-ID a reconnecting EventSource sends: the id of the last server-sent
+        event it received (see porch.web.events)."""
+        return self.headers.get("last-event-id")
+
+    @property
     def cookies(self) -> dict[str, str]:
         """The cookies the client sent."""
         if self._cookies is None:

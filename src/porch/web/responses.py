@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote_to_bytes
 
 import msgspec
@@ -246,23 +246,31 @@ class StreamingResponse(Response):
 async def _encoded(
     content: Iterable[bytes | str] | AsyncIterable[bytes | str], charset: str
 ) -> AsyncIterator[bytes]:
-    if isinstance(content, AsyncIterable):
-        try:
-            async for chunk in content:
-                yield chunk.encode(charset) if isinstance(chunk, str) else chunk
-        finally:
-            close = getattr(content, "aclose", None)
-            if close is not None:
-                await close()
-        return
-    iterator: Iterator[bytes | str] = iter(content)
+    if not isinstance(content, AsyncIterable):
+        content = iterate_in_thread(content)
+    try:
+        async for chunk in content:
+            yield chunk.encode(charset) if isinstance(chunk, str) else chunk
+    finally:
+        close = getattr(content, "aclose", None)
+        if close is not None:
+            await close()
+
+
+T = TypeVar("T")
+
+
+async def iterate_in_thread(content: Iterable[T]) -> AsyncIterator[T]:
+    """A sync iterable's items, each taken in a worker thread (it may block: a file, a
+    database); it is closed at the end, or when the consumer stops early."""
+    iterator: Iterator[T] = iter(content)
     loop = asyncio.get_running_loop()
     try:
         while True:
-            chunk = await loop.run_in_executor(None, next, iterator, _DONE)
-            if chunk is _DONE:
+            item = await loop.run_in_executor(None, next, iterator, _DONE)
+            if item is _DONE:
                 break
-            yield chunk.encode(charset) if isinstance(chunk, str) else chunk
+            yield item
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:

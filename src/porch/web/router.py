@@ -137,6 +137,35 @@ class Router:
         """A DELETE route."""
         return self.route(path, ["DELETE"], name, **options)
 
+    def websocket(
+        self, path: str, name: str | None = None, dependencies: Sequence[Any] = ()
+    ) -> Callable[[F], F]:
+        """A WebSocket route: the decorated `async def` gets the connection as its `WebSocket`
+        parameter, and path, query, header and cookie parameters and dependencies as an HTTP
+        route's (see porch.web.websocket)."""
+        from porch.web.signature import is_async_callable
+        from porch.web.websocket import WEBSOCKET
+
+        def decorate(endpoint: F) -> F:
+            if not is_async_callable(endpoint):
+                raise RouteError(f"WebSocket handler {endpoint.__name__} must be an async def")
+            route = self.add_route(
+                path,
+                endpoint,
+                [WEBSOCKET],
+                name,
+                dependencies=dependencies,
+                include_in_schema=False,
+            )
+            if route.handler.signature.body:
+                raise RouteError(
+                    f"WebSocket handler {endpoint.__name__} takes a body parameter: a handshake "
+                    "has no body (receive messages instead)"
+                )
+            return endpoint
+
+        return decorate
+
     def include(self, router: "Router", prefix: str = "") -> None:
         """Serve `router`'s routes here, under `prefix` and then its own prefix."""
         if router is self:

@@ -414,7 +414,7 @@ def join_paths(prefix: str, path: str) -> str:
 
 def allowed_methods(methods: Iterable[str]) -> list[str]:
     """The Allow header's methods for routes answering `methods` (HEAD with GET, OPTIONS)."""
-    allowed = set(methods)
+    allowed = set(methods) - {"WEBSOCKET"}  # a WebSocket route answers no HTTP method
     if "GET" in allowed:
         allowed.add("HEAD")
     allowed.add("OPTIONS")

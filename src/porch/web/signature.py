@@ -181,7 +181,9 @@ def compile_signature(
         depends = next((m for m in markers if isinstance(m, Depends)), None)
         if isinstance(default, Depends):
             depends, default = default, MISSING
-        if base is Request or (name == "request" and annotation in (MISSING, Any, Request)):
+        if (isinstance(base, type) and issubclass(base, Request)) or (
+            name == "request" and annotation in (MISSING, Any, Request)
+        ):  # the request, or a WebSocket route's connection (a Request too)
             signature.request = name
         elif depends is not None:
             signature.dependencies.append((name, _dependency(depends, base, signature.name, name)))
