@@ -137,6 +137,41 @@ class WebSocket(asyncio.Protocol):
     """One WebSocket connection: ASGI `receive` and `send`, and, once accepted, the
     transport's protocol."""
 
+    # PERF: thousands may be open at once: slots keep each small.
+    __slots__ = (
+        "_close_code",
+        "_close_due",
+        "_close_reason",
+        "_connect_sent",
+        "_decoder",
+        "_early",
+        "_fragments",
+        "_handshake_timer",
+        "_messages",
+        "_ping_due",
+        "_ping_payload",
+        "_pong_due",
+        "_queued",
+        "_reading_paused",
+        "_received",
+        "_send_due",
+        "_text",
+        "_writable",
+        "accepted",
+        "clock",
+        "closed",
+        "closing",
+        "config",
+        "cycle",
+        "deadline",
+        "http",
+        "refused",
+        "state",
+        "transport",
+        "writing_paused",
+        "ws",
+    )
+
     def __init__(self, cycle: "Cycle", config: WebSocketConfig, early: bytes) -> None:
         self.cycle = cycle
         self.config = config
@@ -152,7 +187,9 @@ class WebSocket(asyncio.Protocol):
         self.closed = False  # the transport is gone, or the close handshake is over
         self.closing = False  # the server asks for no more (shutdown, --max-requests)
         self.ws: Protocol | None = None
-        self._messages: deque[tuple[Message, int]] = deque()  # and each one's size
+        # Messages not yet received, and each one's size (made at the first: an idle
+        # connection's empty deque would cost it 600 bytes).
+        self._messages: deque[tuple[Message, int]] | None = None
         self._queued = 0  # bytes of received messages not yet taken
         self._reading_paused = False
         self._received: asyncio.Future[None] | None = None
@@ -195,6 +232,7 @@ class WebSocket(asyncio.Protocol):
                 gone = asyncio.ensure_future(self.cycle.wait_for_end())
                 await asyncio.wait((received, gone), return_when=asyncio.FIRST_COMPLETED)
                 gone.cancel()
+        assert self._messages is not None
         message, size = self._messages.popleft()
         self._queued -= size
         if self._reading_paused and self._queued <= INCOMING_HIGH_WATER // 2:
@@ -447,6 +485,8 @@ class WebSocket(asyncio.Protocol):
 
     def _deliver(self, message: Message, size: int) -> None:
         """A message for the application's receive(); reading pauses while too much waits."""
+        if self._messages is None:
+            self._messages = deque()
         self._messages.append((message, size))
         self._queued += size
         if self._queued > INCOMING_HIGH_WATER and not self._reading_paused:
