@@ -530,3 +530,21 @@ def test_trailing_slash_redirect_inside_a_mount(client_for: Client) -> None:
     assert response.status_code == 308
     assert response.headers["location"] == "/caf%C3%A9/teams/"
     assert client.get("/caf%C3%A9/teams/").text == "teams"
+
+
+def test_a_mounted_wsgi_apps_body_is_spooled_not_held_in_memory(client_for: Client) -> None:
+    """As the server's own WSGI adapter: past 1 MiB the body waits in a temporary file."""
+    seen: list[tuple[bool, int]] = []
+
+    def upload(environ: dict[str, Any], start_response: Any) -> Any:
+        body = environ["wsgi.input"]
+        seen.append((bool(getattr(body, "_rolled", False)), len(body.read())))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    app = App(__name__)
+    app.mount("/upload", upload)
+    client = client_for(app)
+    for size in (1000, 3 * 1024 * 1024):
+        assert client.post("/upload", content=b"x" * size).text == "ok"
+    assert seen == [(False, 1000), (True, 3 * 1024 * 1024)]

@@ -7,7 +7,6 @@ the framework sends it the same way on both of its own paths.
 
 import asyncio
 import inspect
-import io
 import logging
 import threading
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from porch.http.bodies import receive_whole
 from porch.http.errors import ClientDisconnected
 from porch.http.native import BodyReader, RequestHead
 from porch.http.native import Response as NativeResponse
@@ -218,9 +218,14 @@ class _ASGIExchange:
 async def call_wsgi(
     app: Callable[..., Any], head: RequestHead, reader: BodyReader, executor: Executor | None
 ) -> NativeResponse:
-    """Run a WSGI application in a worker thread on one request (body streamed back)."""
+    """Run a WSGI application in a worker thread on one request (body streamed back).
+
+    The request body is received first, on the loop, as the server's own WSGI adapter does:
+    in memory up to 1 MiB, in a temporary file past it (never whole in memory), so that a slow
+    client does not hold a thread either.
+    """
     loop = asyncio.get_running_loop()
-    environ = build_environ(head, io.BytesIO(await reader.read()))
+    environ = build_environ(head, await receive_whole(reader.stream()))
     exchange = _WSGIExchange(loop)
     loop.run_in_executor(executor, exchange.run, app, environ)
     kind, value = await exchange.events.get()
@@ -285,6 +290,8 @@ class _WSGIExchange:
             self.post("end", None)
         except BaseException as exc:
             self.post("error", exc)
+        finally:
+            environ["wsgi.input"].close()  # the spooled body, in memory or on disk
 
     def __aiter__(self) -> "_WSGIExchange":
         return self
