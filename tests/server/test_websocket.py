@@ -522,13 +522,26 @@ def test_fuzzed_frames_never_break_the_server(
         assert ws.recv() == "alive"
 
 
+def tasks_of(server: ThreadServer) -> int:
+    """How many tasks the server's loop holds (asked on its own thread)."""
+    state = server.server.state
+    assert state is not None
+
+    async def count() -> int:
+        return len(asyncio.all_tasks())
+
+    return asyncio.run_coroutine_threadsafe(count(), state.loop).result(5)
+
+
 @pytest.fixture(scope="module")
 def fuzz_server() -> Iterator[ThreadServer]:
     with ThreadServer(echo_app(), ws_max_size=4096) as server:
+        before = tasks_of(server)
         yield server
         state = server.server.state
         assert state is not None
         wait_for(lambda: not state.connections, timeout=10)
+        wait_for(lambda: tasks_of(server) <= before, timeout=10)  # no task left behind
 
 
 def read_frames(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
