@@ -17,14 +17,16 @@ CONNECTIONS = 5000
 
 APP = """
 import asyncio
+import gc
 
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
     if scope["path"] == "/slow":
         await asyncio.sleep(float(scope["query_string"] or b"0"))
+    body = str(gc.get_threshold()[0]).encode() if scope["path"] == "/gc" else b"ok"
     await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"ok"})
+    await send({"type": "http.response.body", "body": body})
 """
 
 
@@ -249,3 +251,27 @@ def test_out_of_descriptors_the_queued_connections_wait_and_are_answered(
         paused = process.output.count("Could not accept a connection (Too many open files)")
     # A line each time accepting resumes and still finds none: a few over 2 s, never thousands.
     assert 1 <= paused <= 10, process.output[-2000:]
+
+
+def test_the_young_generation_follows_the_connections_open(tmp_path: Path) -> None:
+    """porch.server.collector: room for what one turn of the loop starts, 10,000 at least."""
+
+    async def young(port: int) -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /gc HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+        return int(answer.rsplit(b"\r\n\r\n", 1)[1])
+
+    async def scenario(port: int) -> None:
+        assert await young(port) == 10_000
+        streams = await connect_all(port, 2000)
+        try:
+            await asyncio.sleep(0.6)  # a tick or two
+            assert await young(port) == 50 * 1024
+        finally:
+            close_all(streams)
+        await asyncio.sleep(0.6)
+        assert await young(port) == 10_000
+
+    run_against_porch(tmp_path, scenario)

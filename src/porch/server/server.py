@@ -10,7 +10,6 @@ A graceful shutdown (SIGTERM, SIGINT, SIGHUP, or --max-requests reached) goes:
 """
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from porch.server.accept import TLS, Acceptor
 from porch.server.adapters import LifespanFailure
+from porch.server.collector import tune_garbage_collector
 from porch.server.loader import AppLoadError, load_app, make_adapter
 from porch.server.protocol import HTTPProtocol
 from porch.server.settings import Settings
@@ -275,7 +275,7 @@ class Server:
             await self._application_shutdown(adapter)
             return 0
         if self.exit_deadline:  # this server is its process: its collector is ours to tune
-            tune_garbage_collector()
+            state.tunes_collector = tune_garbage_collector()
         ssl_context = make_ssl_context(settings)
         # A TLS handshake is part of the request head: it must end within the header timeout,
         # or a client that never finishes one would hold the connection for asyncio's 60 s.
@@ -378,30 +378,6 @@ class Server:
             await adapter.shutdown()
         except Exception:
             logger.exception("Application shutdown failed")
-
-
-# The young generation's size past which Python collects it: its own default, and porch's.
-PYTHON_GC_THRESHOLD = 700
-PORCH_GC_THRESHOLD = 10_000
-
-
-def tune_garbage_collector() -> None:
-    """Set the garbage collector for serving, once the application has started.
-
-    PERF: with many connections, many requests are in flight at once, and the objects they
-    hold live across the young generation's collections (every 700 allocations by default):
-    promoted, they make the older generations' collections come often and scan every live
-    object. Measured on raw ASGI at 1,000 connections: 3,300 young, 300 middle and 27 full
-    collections in 8 s, 9% of the time; a young generation of 10,000 lets those objects die
-    young (+11% requests/s), and freezing what the application made at startup (modules,
-    routes, templates) keeps the full collections from scanning it (+18% with both; 5,000
-    connections +14%; 64 connections unchanged). An application that set its own threshold
-    keeps it.
-    """
-    gc.freeze()
-    young, *older = gc.get_threshold()
-    if young == PYTHON_GC_THRESHOLD:
-        gc.set_threshold(PORCH_GC_THRESHOLD, *older)
 
 
 def _arm_exit_deadline(delay: float) -> None:

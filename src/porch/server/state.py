@@ -2,10 +2,12 @@
 
 import asyncio
 import dataclasses
+import gc
 import logging
 from typing import TYPE_CHECKING, Any
 
 from porch.http.dates import DateHeader
+from porch.server.collector import young_generation
 from porch.server.h1 import Limits
 from porch.server.settings import default_of
 
@@ -152,6 +154,10 @@ class ServerState:
         # Set when --max-requests is reached: the server drains and exits.
         self.exhausted = asyncio.Event()
         self._ticker: asyncio.TimerHandle | None = None
+        # Whether the ticker sizes the garbage collector's young generation to the connections
+        # open (porch.server.collector; a serving process whose application did not).
+        self.tunes_collector = False
+        self._young = 0
 
     def start_ticker(self) -> None:
         """Start renewing the clock and checking connection deadlines."""
@@ -170,6 +176,11 @@ class ServerState:
             deadline = connection.deadline
             if deadline and now >= deadline:
                 connection.deadline_passed()
+        if self.tunes_collector:
+            young = young_generation(len(self.connections))
+            if young != self._young:
+                self._young = young
+                gc.set_threshold(young, *gc.get_threshold()[1:])
         self._ticker = self.loop.call_at(now + TICK, self._tick)
 
     def refuse_websocket(self, reason: str) -> None:
