@@ -191,7 +191,7 @@ async def serve_websocket(app: Any, cycle: Cycle, state: dict[str, Any] | None) 
         result = await app(scope, socket.receive, socket.send)
     except BaseException as exc:
         if not socket.accepted:
-            socket.handshake_failed()
+            socket.refuse()
         # Logged (at debug if it only says the client left); an HTTP answer if the
         # handshake had not ended.
         app_failed(cycle, exc, client_gone=socket.closed if socket.accepted else None)
@@ -204,7 +204,7 @@ async def serve_websocket(app: Any, cycle: Cycle, state: dict[str, Any] | None) 
     if socket.accepted:
         socket.close()  # the application is done with it
     elif not cycle.response_complete:
-        socket.handshake_failed()
+        socket.refuse()
         if not cycle.protocol.closed:
             app_failed(
                 cycle,

@@ -47,6 +47,7 @@ except ImportError:  # pragma: no cover - a build without its C extension
 from porch.http.errors import ClientDisconnected
 from porch.http.native import RequestHead
 from porch.server.h1 import InvalidResponse, encode_switching_head
+from porch.server.settings import default_of
 from porch.server.types import Message, Scope
 
 if TYPE_CHECKING:
@@ -67,24 +68,21 @@ NORMAL, GOING_AWAY, ABNORMAL, INTERNAL_ERROR = 1000, 1001, 1006, 1011
 
 @dataclasses.dataclass(frozen=True)
 class WebSocketConfig:
-    """The --ws-* settings, as every WebSocket connection of a server uses them."""
+    """The --ws-* settings, as every WebSocket connection of a server uses them (the handshake
+    and send timeouts are the connection's own: --timeout-request-header, --timeout-send)."""
 
-    max_size: int = 16 * 1024 * 1024
-    ping_interval: float = 20.0
-    ping_timeout: float = 20.0
-    per_message_deflate: bool = True
-    handshake_timeout: float = 10.0  # --timeout-request-header
-    send_timeout: float = 60.0  # --timeout-send
+    max_size: int = default_of("ws_max_size")
+    ping_interval: float = default_of("ws_ping_interval")
+    ping_timeout: float = default_of("ws_ping_timeout")
+    per_message_deflate: bool = default_of("ws_per_message_deflate")
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "WebSocketConfig":
         return cls(
-            max_size=settings.ws_max_size,
-            ping_interval=settings.ws_ping_interval,
-            ping_timeout=settings.ws_ping_timeout,
-            per_message_deflate=settings.ws_per_message_deflate,
-            handshake_timeout=settings.timeout_request_header,
-            send_timeout=settings.timeout_send,
+            settings.ws_max_size,
+            settings.ws_ping_interval,
+            settings.ws_ping_timeout,
+            settings.ws_per_message_deflate,
         )
 
 
@@ -195,7 +193,7 @@ class WebSocket(asyncio.Protocol):
         self._received: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
         self.writing_paused = False
-        self._fragments: list[bytes] = []
+        self._fragments: list[Any] = []  # of a message: decoded text, or bytes
         self._text = False
         self._decoder: codecs.IncrementalDecoder | None = None
         self._close_code = ABNORMAL
@@ -207,7 +205,7 @@ class WebSocket(asyncio.Protocol):
         self._send_due = 0.0  # the peer must read some of what waits by then (0: no wait)
         self._close_due = 0.0  # our close frame must be answered by then (0: not sent)
         self._handshake_timer = http.loop.call_later(
-            config.handshake_timeout, self._handshake_timed_out
+            http.config.timeout_request_header, self._handshake_timed_out
         )
 
     # ASGI.
@@ -294,10 +292,10 @@ class WebSocket(asyncio.Protocol):
         if kind == "websocket.accept":
             self._accept(message)
         elif kind == "websocket.close":
-            self._refuse()
+            self.refuse()
             cycle.send_error(403, "WebSocket connection refused")
         elif kind == "websocket.http.response.start":
-            self._refuse()
+            self.refuse()
             cycle.start_response(int(message["status"]), list(message.get("headers", ())))
         elif kind == "websocket.http.response.body":
             if not self.refused or not cycle.response_started:
@@ -311,15 +309,13 @@ class WebSocket(asyncio.Protocol):
                 f"'websocket.http.response.start', got {kind!r}"
             )
 
-    def _refuse(self) -> None:
+    def refuse(self) -> None:
+        """The handshake ends without a WebSocket: the application refused it, failed or
+        returned first (the cycle answers over HTTP)."""
         self._handshake_timer.cancel()
         self.refused = True
         self.cycle.keep_alive = False  # nothing after the handshake on this connection is HTTP
         self._wake_receiver()
-
-    def handshake_failed(self) -> None:
-        """The application failed or returned before the handshake ended (the cycle answers)."""
-        self._refuse()
 
     def _accept(self, message: Message) -> None:
         cycle = self.cycle
@@ -396,7 +392,7 @@ class WebSocket(asyncio.Protocol):
             return  # answered, or the client is gone (and the application told so)
         logger.warning(
             "WebSocket handshake neither accepted nor refused within %gs; closing",
-            self.config.handshake_timeout,
+            self.http.config.timeout_request_header,
         )
         self.refused = True
         self.http.abort()
@@ -432,19 +428,21 @@ class WebSocket(asyncio.Protocol):
         elif opcode is not Opcode.CONT:
             return  # ping (answered by the protocol) and close (see _note_close)
         if self._decoder is not None:
-            try:
-                self._decoder.decode(frame.data, final=frame.fin)
+            try:  # text is checked and decoded piece by piece, once
+                self._fragments.append(self._decoder.decode(frame.data, final=frame.fin))
             except UnicodeDecodeError:
                 self._fail(1007, "invalid UTF-8 in a text message")
                 return
-        self._fragments.append(bytes(frame.data))
+        else:
+            self._fragments.append(bytes(frame.data))
         if not frame.fin:
             return
-        data = b"".join(self._fragments)
-        self._fragments = []
+        fragments, self._fragments = self._fragments, []
         if self._text:
-            self._deliver({"type": "websocket.receive", "text": data.decode()}, len(data))
+            text = "".join(fragments)
+            self._deliver({"type": "websocket.receive", "text": text}, len(text))
         else:
+            data = b"".join(fragments)
             self._deliver({"type": "websocket.receive", "bytes": data}, len(data))
 
     def _take_whole_frames(self, data: bytes) -> bytes:
@@ -563,7 +561,7 @@ class WebSocket(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.writing_paused = True
-        self._send_due = self.clock.now + self.config.send_timeout
+        self._send_due = self.clock.now + self.http.config.timeout_send
         self._set_deadline()
 
     def resume_writing(self) -> None:

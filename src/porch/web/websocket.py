@@ -178,7 +178,7 @@ async def serve(app: "App", scope: Scope, receive: Receive, send: Send) -> None:
     table = app.table
     found = table.find(head.path)
     route = found[0].get(WEBSOCKET) if found is not None else None
-    if route is None or found is None:
+    if found is None or route is None:
         await mounted_websocket(app, scope, receive, send)
         return
     socket = WebSocket(head, app, scope, receive, send)
