@@ -366,7 +366,7 @@ def test_four_workers_under_load_never_tear_a_line(tmp_path: Path) -> None:
     args = ["run", "logged_app:app", "--workers", "4", "--access-log", str(log)]
     per_thread, threads = 300, 8
     with PorchProcess(args, cwd=tmp_path) as process:
-        process.wait_ready(timeout=30)
+        process.wait_output("serving", count=4, timeout=30)  # every worker takes connections
 
         def hammer(n: int) -> None:
             with httpx.Client(base_url=process.url) as client:

@@ -10,8 +10,11 @@ run, accepted at about 15 a second, their clients timing out unanswered (a bare 
 server does the same once its requests cost what a real app's do). Taking all that wait, up
 to the backlog, as asyncio's own loop does, empties the queue at each pass.
 
-Several workers share one listening socket: each takes what waits when its loop comes
-round to it, so a busy worker accepts less than an idle one.
+Several workers share one listening socket, and the kernel wakes them all when a connection
+waits: the first awake would take a whole burst (8 connections arriving together all went to
+one of 4 workers). So where workers share the socket, each takes at a readiness one
+connection more for every `SHARE` it holds open: an idle worker takes one at a time and the
+others get their turn, while a worker busy with thousands still empties the queue in a pass.
 """
 
 import asyncio
@@ -20,7 +23,7 @@ import errno
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import NamedTuple
 
 logger = logging.getLogger("porch.error")
@@ -29,6 +32,8 @@ logger = logging.getLogger("porch.error")
 # lost) while the worker pauses accepting this long, as nginx does, instead of spinning.
 ACCEPT_PAUSE = 0.5
 OUT_OF_RESOURCES = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
+# Where workers share the socket: one more connection taken at a readiness for this many open.
+SHARE = 16
 
 
 class TLS(NamedTuple):
@@ -48,6 +53,7 @@ class Acceptor:
         tls: TLS,
         loop: asyncio.AbstractEventLoop,
         batch: int,
+        shared_with: Sized | None = None,
     ) -> None:
         self.sock = sock
         sock.setblocking(False)  # accept() stops at an empty queue
@@ -55,6 +61,8 @@ class Acceptor:
         self._tls = tls
         self._loop = loop
         self._batch = batch  # the most taken at one readiness: the listen backlog
+        # This worker's open connections, where other workers accept from the socket too.
+        self._shared_with = shared_with
         self._fd = sock.fileno()
         self._listening = False
         self._paused: asyncio.TimerHandle | None = None
@@ -75,8 +83,11 @@ class Acceptor:
             self._loop.remove_reader(self._fd)
 
     def accept(self) -> None:
-        """Take what waits in the listen queue, up to the batch."""
-        for _ in range(self._batch):
+        """Take what waits in the listen queue, up to the batch (a share of it, see above)."""
+        batch = self._batch
+        if self._shared_with is not None:
+            batch = min(batch, 1 + len(self._shared_with) // SHARE)
+        for _ in range(batch):
             try:
                 connection, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -132,6 +143,7 @@ class Acceptor:
         socket with it queued would reset it unanswered. Each is answered (`Connection: close`).
         """
         self.stop()
+        self._shared_with = None  # all of it: each is answered before this worker goes
         with contextlib.suppress(OSError):
             self.accept()
         self.sock.close()

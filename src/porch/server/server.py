@@ -280,8 +280,9 @@ class Server:
         # A TLS handshake is part of the request head: it must end within the header timeout,
         # or a client that never finishes one would hold the connection for asyncio's 60 s.
         tls = TLS(ssl_context, settings.timeout_request_header if ssl_context else None)
+        shared_with = state.connections if settings.workers > 1 else None
         acceptors = [
-            Acceptor(sock, lambda: HTTPProtocol(state), tls, loop, settings.backlog)
+            Acceptor(sock, lambda: HTTPProtocol(state), tls, loop, settings.backlog, shared_with)
             for sock in sockets
         ]
         for acceptor in acceptors:
