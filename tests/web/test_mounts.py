@@ -12,7 +12,6 @@ import pytest
 
 from porch import App, Request
 from porch.testing import TestClient
-from tests.support import NoBody
 
 Client = Callable[..., TestClient]
 
@@ -378,20 +377,14 @@ def test_asgi_app_that_fails_before_answering_is_a_500(
     async def broken(scope: dict[str, Any], receive: Any, send: Any) -> None:
         raise RuntimeError("asgi secret")
 
-    async def started(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"half", "more_body": True})
-        raise RuntimeError("asgi secret after start")
-
     async def silent(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return None
 
     app = App(__name__)
     app.mount("/broken", broken)
     app.mount("/silent", silent)
-    app.mount("/started", started)
     client = client_for(app)
-    for target in ("/broken/x", "/silent/x", "/started/x"):
+    for target in ("/broken/x", "/silent/x"):
         caplog.clear()
         with caplog.at_level(logging.ERROR, logger="porch.error"):
             response = client.get(target)
@@ -400,11 +393,16 @@ def test_asgi_app_that_fails_before_answering_is_a_500(
         assert len(caplog.records) == 1  # logged once
 
 
-def test_asgi_app_failing_mid_stream_raises_in_the_client(client_for: Client) -> None:
+@pytest.mark.parametrize("pause", [0.0, 0.01], ids=["at-once", "later"])
+def test_asgi_app_failing_mid_stream_raises_in_the_client(client_for: Client, pause: float) -> None:
+    """Once a piece of body is sent, the response is cut, as the server does for an
+    application it serves itself (a 500 can no longer replace it)."""
+
     async def half(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"half", "more_body": True})
-        await asyncio.sleep(0.01)  # the answer has started by now
+        if pause:
+            await asyncio.sleep(pause)  # the answer has gone out by now
         raise RuntimeError("mid-stream failure")
 
     app = App(__name__)
@@ -442,68 +440,7 @@ def test_asgi_background_work_after_the_response_does_not_delay_it(
         deadline = time.monotonic() + 5
         while not caplog.records and time.monotonic() < deadline:
             time.sleep(0.01)
-    assert "Exception in a mounted ASGI application" in caplog.records[0].getMessage()
-
-
-def test_slow_client_holds_a_mounted_asgi_app_back() -> None:
-    from porch.http.native import RequestHead
-    from porch.web import mounts
-
-    sent: list[int] = []
-    outcome: list[str] = []
-
-    async def endless(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        try:
-            for index in range(10_000):
-                await send({"type": "http.response.body", "body": b"x" * 1000, "more_body": True})
-                sent.append(index)
-        except OSError:
-            outcome.append("told the client is gone")
-            raise
-
-    async def run() -> None:
-        head = RequestHead("GET", b"/", b"/", b"", [])
-        response = await mounts.call_asgi(endless, head, NoBody())
-        body = response.body
-        await asyncio.sleep(0.05)
-        # Nobody reads: the application waits after a few chunks, not after ten thousand.
-        assert len(sent) <= mounts.ASGI_BACKLOG + 1
-        first = await body.__anext__()  # type: ignore[union-attr]
-        assert first == b"x" * 1000
-        await body.aclose()  # type: ignore[union-attr]
-        for _ in range(100):
-            if outcome:
-                break
-            await asyncio.sleep(0.005)
-        assert outcome == ["told the client is gone"]
-
-    asyncio.run(run())
-
-
-def test_unread_body_closed_stops_a_wsgi_thread() -> None:
-    import threading
-
-    from porch.http.native import RequestHead
-    from porch.web import mounts
-
-    stopped = threading.Event()
-
-    def endless(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
-        start_response("200 OK", [])
-        try:
-            while True:
-                yield b"y" * 1000
-        finally:
-            stopped.set()
-
-    async def run() -> None:
-        head = RequestHead("GET", b"/", b"/", b"", [])
-        response = await mounts.call_wsgi(endless, head, NoBody(), None)
-        await response.body.aclose()  # type: ignore[union-attr]  # never iterated at all
-
-    asyncio.run(run())
-    assert stopped.wait(5)
+    assert caplog.records[0].getMessage() == "Exception in the application for GET /"
 
 
 def test_percent_encoded_prefix_still_reaches_the_mount(client_for: Client) -> None:

@@ -125,6 +125,8 @@ def app_failed(cycle: Cycle, exc: BaseException, client_gone: bool | None = None
 
     `client_gone`: whether the client has left (by default, whether the connection is closed).
     """
+    if cycle.hand_failure(exc):
+        return
     head = cycle.head
     if client_gone is None:
         client_gone = cycle.protocol.closed

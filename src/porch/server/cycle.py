@@ -374,6 +374,11 @@ class Cycle:
         finally:
             region.close()
 
+    def hand_failure(self, exc: BaseException) -> bool:
+        """Whether what the application raised goes to an application hosting this one (see
+        porch.server.hosted), which answers and reports it; never for a connection's cycle."""
+        return False
+
     def fail(self, exc: BaseException | None = None) -> None:
         """The application failed: a generic 500 if nothing was sent, else close."""
         if self.response_complete:

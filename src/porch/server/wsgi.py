@@ -14,7 +14,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import IO, Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
@@ -315,10 +315,14 @@ class WSGIAdapter:
         threads: int = default_of("threads"),
         multiprocess: bool = False,
         request_buffering: bool = default_of("request_buffering"),
+        executor: Executor | None = None,
     ) -> None:
         self.app = app
         self.loop = loop
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="porch-wsgi")
+        # Its own pool, unless it runs in a hosting application's (porch.server.hosted).
+        self.executor = executor or ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="porch-wsgi"
+        )
         self.threads = threads
         # Requests handed to the pool (counted on the loop) and done (by the pool's threads,
         # under the lock): the difference is the pool's load, for the metrics.
