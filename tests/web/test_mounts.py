@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -485,3 +486,61 @@ def test_a_mounted_wsgi_apps_body_is_spooled_not_held_in_memory(client_for: Clie
     for size in (1000, 3 * 1024 * 1024):
         assert client.post("/upload", content=b"x" * size).text == "ok"
     assert seen == [(False, 1000), (True, 3 * 1024 * 1024)]
+
+
+MOUNTED_FILES_APP = """
+from pathlib import Path
+
+from flask import Flask, send_file
+from starlette.applications import Starlette
+from starlette.responses import FileResponse
+from starlette.routing import Route
+
+from porch import App
+
+DATA = Path(__file__).with_name("data.bin")
+
+flask = Flask(__name__)
+
+@flask.route("/data")
+def data():
+    return send_file(DATA)
+
+async def starlette_data(request):
+    return FileResponse(DATA)
+
+app = App(__name__)
+app.mount("/flask", flask)
+app.mount("/starlette", Starlette(routes=[Route("/data", starlette_data)]))
+
+@app.after_request
+def stamp(request, response):
+    response.headers["x-host"] = "porch"
+    return response
+"""
+
+
+def test_files_from_mounted_apps_under_porch_run(tmp_path: Path) -> None:
+    """Flask's send_file (wsgi.file_wrapper) and Starlette's FileResponse (pathsend) through a
+    real socket: the whole file, the App's hooks on the answer, HEAD without a body."""
+    import os
+
+    import httpx
+
+    from tests.support import PorchProcess
+
+    data = os.urandom(300_000)
+    (tmp_path / "data.bin").write_bytes(data)
+    (tmp_path / "files_app.py").write_text(MOUNTED_FILES_APP)
+    with PorchProcess(["run", "files_app:app", "--no-access-log"], cwd=tmp_path) as process:
+        process.wait_ready(timeout=30)
+        with httpx.Client(base_url=process.url) as client:
+            for prefix in ("/flask", "/starlette"):
+                response = client.get(f"{prefix}/data")
+                assert response.status_code == 200, (prefix, process.output)
+                assert response.content == data, prefix
+                assert response.headers["x-host"] == "porch"
+                head = client.head(f"{prefix}/data")
+                assert head.status_code == 200
+                assert head.headers["content-length"] == str(len(data))
+                assert head.content == b""
