@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from porch import App, Request, Response, StreamingResponse
+from porch import App, Request, Response, StreamingResponse, WebSocketDisconnect
 from porch.http.native import RequestHead
 from porch.http.native import Response as NativeResponse
 from porch.server.static import StaticFiles
@@ -451,3 +451,85 @@ def test_static_files_on_the_native_path(tmp_path: Path) -> None:
     response = client.get("/big.bin", headers={"range": "bytes=10-19"})
     assert (response.status_code, response.content) == (206, b"x" * 10)
     assert client.get("/missing").text == "404 Not Found\n"  # the server's own error answer
+
+
+# WebSockets.
+
+
+def test_websocket_session_on_an_app(client_for: Client) -> None:
+    """Parameters, dependencies, cookies, subprotocols and messages both ways."""
+    from tests.web.test_websocket import make_app
+
+    events: list[Any] = []
+    client = client_for(make_app(events), cookies={"theme": "dark"})
+    with client.websocket_connect(
+        "/rooms/7", subprotocols=["chat"], headers={"x-user": "ann"}
+    ) as ws:
+        assert ws.accepted_subprotocol == "chat"
+        hello = ws.receive_json()
+        assert (hello["room"], hello["user"], hello["theme"]) == (7, "ann", "dark")
+        ws.send_text("shout")
+        assert ws.receive_text() == "SHOUT"
+    assert events == ["left"]  # leaving the block closed it; the handler saw the disconnect
+
+    with client.websocket_connect("/strict?kind=json") as ws:
+        ws.send_json({"a": [1, 2]})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive()  # the handler returns: the App closes the socket
+        assert closed.value.code == 1000
+    assert events[-1] == {"a": [1, 2]}
+
+    with client.websocket_connect("/strict") as ws:
+        ws.send_bytes(b"binary")  # text wanted: 1003
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive()
+        assert closed.value.code == 1003
+
+
+def test_websocket_refusals_and_failures(client_for: Client) -> None:
+    from porch.testing import WebSocketDenied
+    from tests.web.test_websocket import make_app
+
+    client = client_for(make_app([]))
+    with pytest.raises(WebSocketDenied) as denied:
+        client.websocket_connect("/rooms/7")  # the dependency aborts: 401, as HTTP
+    assert denied.value.response.status_code == 401
+    assert "who are you?" in denied.value.response.text
+    with pytest.raises(WebSocketDisconnect):
+        client.websocket_connect("/nowhere")  # closed before accept: a server answers 403
+    with client.websocket_connect("/fails?when=after") as ws:
+        ws.send_text("go")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive()
+        assert closed.value.code == 1011  # the handler raised: the client sees 1011
+
+
+def test_websocket_session_on_a_starlette_app() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket as SWebSocket
+
+    async def echo(websocket: SWebSocket) -> None:
+        await websocket.accept()
+        async for data in websocket.iter_bytes():
+            await websocket.send_bytes(data[::-1])
+
+    app = Starlette(routes=[WebSocketRoute("/echo", echo)])
+    with TestClient(app) as client, client.websocket_connect("/echo") as ws:
+        ws.send_bytes(b"abc")
+        assert ws.receive_bytes() == b"cba"
+
+
+def test_an_exception_in_the_application_reaches_the_test() -> None:
+    async def broken(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()
+        raise ValueError("the application's bug")
+
+    client = TestClient(broken)
+    ws = client.websocket_connect("/")
+    ws.send_text("x")
+    with pytest.raises(ValueError, match="application's bug"):
+        ws.receive()
+    client.close()

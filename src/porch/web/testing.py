@@ -1,5 +1,7 @@
 """TestClient: call an application in-process, as httpx would over the network.
 
+`client.websocket_connect(url)` opens a WebSocket to it (a `WebSocketSession`).
+
 `TestClient(app)` is an `httpx.Client` (`client.get(url, params=..., headers=...)`,
 `client.post(url, data=..., json=..., files=...)`, cookies kept between calls) whose requests
 go straight into the application, through its native path (`path="native"`, the default for a
@@ -14,11 +16,16 @@ HEAD, `Date` and `Server`, error answers.
 """
 
 import asyncio
+import base64
+import concurrent.futures
 import inspect
+import json
+import os
+import queue
 import ssl
 import sys
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 import h11
@@ -33,7 +40,9 @@ from porch.server.native import NativeAdapter
 from porch.server.protocol import HTTPProtocol
 from porch.server.settings import Settings
 from porch.server.state import ConnectionConfig, ServerState
-from porch.server.types import Message
+from porch.server.types import Message, Scope
+from porch.server.websocket import websocket_scope
+from porch.web.websocket import WebSocketDisconnect
 
 T = TypeVar("T")
 
@@ -215,6 +224,41 @@ class TestClient(httpx.Client):
             request=request,
         )
 
+    # WebSockets.
+
+    def websocket_connect(
+        self,
+        url: str,
+        subprotocols: Sequence[str] = (),
+        headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> "WebSocketSession":
+        """Open a WebSocket to the application (through its ASGI face, as `porch run` serves
+        an App's WebSocket routes), with the client's cookies and headers.
+
+        Raises WebSocketDisconnect if the application closes it before accepting, and
+        WebSocketDenied (its `response`) if it answers the handshake with HTTP.
+        """
+        if not _speaks_asgi(self.app):
+            raise ValueError("the application has no ASGI face to take WebSockets")
+        request = self.build_request("GET", url, headers=headers)
+        request.headers.update(
+            {
+                "upgrade": "websocket",
+                "connection": "Upgrade",
+                "sec-websocket-key": base64.b64encode(os.urandom(16)).decode(),
+                "sec-websocket-version": "13",
+            }
+        )
+        if subprotocols:
+            request.headers["sec-websocket-protocol"] = ", ".join(subprotocols)
+        if self._portal is None:
+            self._portal = _Portal()
+        scope = websocket_scope(http_scope(self._head(request), self.state))
+        session = WebSocketSession(self.app, scope, self._portal.loop, request, timeout)
+        session._open()
+        return session
+
     # Startup and shutdown.
 
     def __enter__(self) -> "TestClient":
@@ -282,6 +326,167 @@ class TestClient(httpx.Client):
             raise RuntimeError("application shutdown failed") from task.exception()
         if reply is not None and reply["type"] == "lifespan.shutdown.failed":
             raise RuntimeError(f"application shutdown failed: {reply.get('message', '')}")
+
+
+class WebSocketDenied(Exception):
+    """The application answered a WebSocket handshake with HTTP (`response`)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"WebSocket handshake answered {response.status_code}")
+        self.response = response
+
+
+class WebSocketSession:
+    """A WebSocket opened by `TestClient.websocket_connect`: `send_text`, `receive_json`...
+    from the test's thread, the application on the client's event loop.
+
+    What the application sends waits here until received (`receive` waits `timeout` seconds
+    for it); a close from the application raises WebSocketDisconnect, and an exception the
+    application raised is raised in the test. Leaving the `with` block closes it (1000).
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        app: Any,
+        scope: Scope,
+        loop: asyncio.AbstractEventLoop,
+        request: httpx.Request,
+        timeout: float,
+    ) -> None:
+        self._app = app
+        self._scope = scope
+        self._loop = loop
+        self._request = request
+        self.timeout = timeout
+        self._to_app: asyncio.Queue[Message] | None = None
+        self._from_app: queue.Queue[Message] = queue.Queue()
+        self._run: concurrent.futures.Future[None] | None = None
+        self.accepted_subprotocol: str | None = None
+        self.accepted_headers: list[tuple[bytes, bytes]] = []
+        self.closed = False
+
+    def _open(self) -> None:
+        self._run = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
+        message = self._next()
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self.accepted_subprotocol = message.get("subprotocol")
+            self.accepted_headers = [(bytes(n), bytes(v)) for n, v in message.get("headers", ())]
+            return
+        self.closed = True
+        if kind == "websocket.close":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason") or "")
+        if kind == "websocket.http.response.start":
+            body = []
+            while True:
+                part = self._next()
+                body.append(part.get("body", b""))
+                if not part.get("more_body", False):
+                    break
+            raise WebSocketDenied(
+                httpx.Response(
+                    message["status"],
+                    headers=[(bytes(n), bytes(v)) for n, v in message.get("headers", ())],
+                    content=b"".join(body),
+                    request=self._request,
+                )
+            )
+        raise RuntimeError(f"ASGI: unexpected {kind!r} in answer to websocket.connect")
+
+    async def _serve(self) -> None:
+        self._to_app = asyncio.Queue()
+        self._to_app.put_nowait({"type": "websocket.connect"})
+
+        async def send(message: Message) -> None:
+            self._from_app.put(message)
+
+        try:
+            await self._app(self._scope, self._to_app.get, send)
+        finally:
+            self._from_app.put({"type": _ENDED})
+
+    def _next(self) -> Message:
+        """The application's next message; its exception if it failed."""
+        try:
+            message = self._from_app.get(timeout=self.timeout)
+        except queue.Empty:
+            raise TimeoutError(f"nothing from the application in {self.timeout} s") from None
+        if message["type"] == _ENDED:
+            assert self._run is not None
+            self._run.result(self.timeout)  # what it raised, if it failed
+            self.closed = True
+            raise WebSocketDisconnect(1006, "the application returned without closing")
+        return message
+
+    def _put(self, message: Message) -> None:
+        def put() -> None:
+            assert self._to_app is not None
+            self._to_app.put_nowait(message)
+
+        self._loop.call_soon_threadsafe(put)
+
+    # Sending.
+
+    def send_text(self, data: str) -> None:
+        self._put({"type": "websocket.receive", "text": data})
+
+    def send_bytes(self, data: bytes) -> None:
+        self._put({"type": "websocket.receive", "bytes": bytes(data)})
+
+    def send_json(self, data: Any) -> None:
+        self.send_text(json.dumps(data))
+
+    # Receiving.
+
+    def receive(self) -> Message:
+        """The application's next `websocket.send` message."""
+        message = self._next()
+        if message["type"] == "websocket.close":
+            self.closed = True
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason") or "")
+        if message["type"] != "websocket.send":
+            raise RuntimeError(f"ASGI: unexpected {message['type']!r} on an open WebSocket")
+        return message
+
+    def receive_text(self) -> str:
+        message = self.receive()
+        if message.get("text") is None:
+            raise TypeError("the application sent bytes, not text")
+        return str(message["text"])
+
+    def receive_bytes(self) -> bytes:
+        message = self.receive()
+        if message.get("bytes") is None:
+            raise TypeError("the application sent text, not bytes")
+        return bytes(message["bytes"])
+
+    def receive_json(self) -> Any:
+        return json.loads(self.receive_text())
+
+    # Closing.
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close from the client's side, and wait for the application to be done with it."""
+        if self._run is None:
+            return
+        if not self.closed:
+            self.closed = True
+            self._put({"type": "websocket.disconnect", "code": code, "reason": reason})
+        try:
+            self._run.result(self.timeout)
+        except WebSocketDisconnect:
+            pass  # the application let the disconnect out of its handler: it ends there
+
+    def __enter__(self) -> "WebSocketSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_ENDED = "porch.testing.ended"  # the application returned
 
 
 class _Connection(asyncio.Transport):
