@@ -6,6 +6,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from porch.server.state import Clock, ConnectionConfig, ServerState
 from tests.support import serve
@@ -78,5 +79,50 @@ def test_ticker_checks_deadlines() -> None:
         await asyncio.sleep(0.05)
         state.stop_ticker()
         assert (due.expired, later.expired, none.expired) == (1, 0, 0)
+
+    asyncio.run(main())
+
+
+def test_a_turn_of_the_loop_runs_its_share_of_requests_inline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past INLINE_BUDGET requests in one turn (here 3), requests start from the ready queue,
+    so that the loop reaches its tasks and timers between batches of answers; none is lost."""
+    from porch.http.native import Response
+    from porch.server import state as state_module
+    from porch.server.native import NativeAdapter
+    from porch.server.protocol import HTTPProtocol
+    from porch.server.settings import Settings
+    from tests.support import FakeTransport
+
+    monkeypatch.setattr(state_module, "INLINE_BUDGET", 3)
+    monkeypatch.setattr("porch.server.protocol.INLINE_BUDGET", 3)
+
+    class Hello:
+        def __porch_http__(self, head: Any, body: Any) -> Response:
+            return Response(200, [(b"content-type", b"text/plain")], b"hi")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        settings = Settings(access_log=False, request_id=False, proxy_headers=False)
+        shared = ServerState(
+            ConnectionConfig.from_settings(settings, NativeAdapter(Hello(), loop)), loop
+        )
+        shared.inline_left = 3
+        transports = []
+        for _ in range(8):
+            protocol = HTTPProtocol(shared)
+            transport = FakeTransport()
+            transport.protocol = protocol
+            protocol.connection_made(transport)
+            transports.append(transport)
+        for transport in transports:  # as one poll's callbacks: no turn of the loop between
+            transport.protocol.data_received(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        answered = [b"200 OK" in transport.take() for transport in transports]
+        assert answered == [True] * 3 + [False] * 5
+        await asyncio.sleep(0)  # the ready queue: the budget is renewed, the rest run
+        answered = [b"200 OK" in transport.take() for transport in transports[3:]]
+        assert answered == [True] * 5
+        assert shared.inline_left == 3
 
     asyncio.run(main())

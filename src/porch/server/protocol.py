@@ -33,7 +33,7 @@ from porch.server.h1 import (
     encode_response_head,
 )
 from porch.server.requestid import REQUEST_ID
-from porch.server.state import ServerState, scheme_of
+from porch.server.state import INLINE_BUDGET, ServerState, scheme_of
 
 logger = logging.getLogger("porch.error")
 
@@ -378,18 +378,28 @@ class HTTPProtocol(asyncio.Protocol):
                     cycle.reason = "over --limit-concurrency"
                     cycle.send_error(503, "Server busy, try again later")
                     continue
+                # Inline, unless this turn of the loop has run its share (ServerState.inline_left):
+                # then from the ready queue (which copies the context, the request id with it).
+                inline = state.inline_left
+                if inline == INLINE_BUDGET:
+                    self.loop.call_soon(state.refill_inline)
+                state.inline_left = inline - 1
+                run = config.adapter.run if inline > 0 else self._run_later
                 request_id = cycle.head.request_id
                 if request_id:
                     # The tasks the application runs in copy this: its log records carry it.
                     token = REQUEST_ID.set(request_id)
                     try:
-                        config.adapter.run(cycle)
+                        run(cycle)
                     finally:
                         REQUEST_ID.reset(token)
                 else:
-                    config.adapter.run(cycle)
+                    run(cycle)
         finally:
             self._dispatching = False
+
+    def _run_later(self, cycle: Cycle) -> None:
+        self.loop.call_soon(self.config.adapter.run, cycle)
 
     def _answer_health(self, cycle: Cycle) -> None:
         """--health-path: the server answers for itself, the application is not asked. Before
