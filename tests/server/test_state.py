@@ -86,8 +86,9 @@ def test_ticker_checks_deadlines() -> None:
 def test_a_turn_of_the_loop_runs_its_share_of_requests_inline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Past INLINE_BUDGET requests in one turn (here 3), requests start from the ready queue,
-    so that the loop reaches its tasks and timers between batches of answers; none is lost."""
+    """Past INLINE_BUDGET requests (here 3) since the loop last reached its ready queue,
+    requests start from there, so that its tasks and timers run between batches of answers;
+    none is lost, and the budget is renewed."""
     from porch.http.native import Response
     from porch.server import state as state_module
     from porch.server.native import NativeAdapter
@@ -96,7 +97,6 @@ def test_a_turn_of_the_loop_runs_its_share_of_requests_inline(
     from tests.support import FakeTransport
 
     monkeypatch.setattr(state_module, "INLINE_BUDGET", 3)
-    monkeypatch.setattr("porch.server.protocol.INLINE_BUDGET", 3)
 
     class Hello:
         def __porch_http__(self, head: Any, body: Any) -> Response:

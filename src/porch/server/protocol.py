@@ -33,7 +33,7 @@ from porch.server.h1 import (
     encode_response_head,
 )
 from porch.server.requestid import REQUEST_ID
-from porch.server.state import INLINE_BUDGET, ServerState, scheme_of
+from porch.server.state import ServerState, scheme_of
 
 logger = logging.getLogger("porch.error")
 
@@ -378,13 +378,17 @@ class HTTPProtocol(asyncio.Protocol):
                     cycle.reason = "over --limit-concurrency"
                     cycle.send_error(503, "Server busy, try again later")
                     continue
-                # Inline, unless this turn of the loop has run its share (ServerState.inline_left):
-                # then from the ready queue (which copies the context, the request id with it).
+                # Inline, unless the loop has run its share of requests inline since it last
+                # reached its ready queue (ServerState.inline_left): then from the ready queue
+                # (which copies the context, and so the request id), after the budget's renewal.
                 inline = state.inline_left
-                if inline == INLINE_BUDGET:
-                    self.loop.call_soon(state.refill_inline)
                 state.inline_left = inline - 1
-                run = config.adapter.run if inline > 0 else self._run_later
+                if inline > 0:
+                    run = config.adapter.run
+                else:
+                    if inline == 0:
+                        self.loop.call_soon(state.refill_inline)
+                    run = self._run_later
                 request_id = cycle.head.request_id
                 if request_id:
                     # The tasks the application runs in copy this: its log records carry it.

@@ -136,7 +136,7 @@ class ConnectionConfig:
         )
 
 
-# Requests a loop may start inside its socket callbacks before it has run its ready queue and
+# Requests a loop may start inside its socket callbacks before it runs its ready queue and
 # timers again (see ServerState.inline_left): one poll's worth (collector.POLL_BATCH).
 INLINE_BUDGET = POLL_BATCH
 
@@ -170,7 +170,10 @@ class ServerState:
         # 1.2-1.4 s at a time, and every task (a handler that waits, a new connection's set
         # up) and timer (the clock, the deadlines) waited that long (p99 1.1 s). So a turn of
         # the loop starts at most INLINE_BUDGET requests inline; the rest are started from the
-        # ready queue, which the loop then reaches within one poll's worth of answers.
+        # ready queue, which the loop then reaches within one poll's worth of answers. The
+        # budget is renewed from the ready queue only once spent: a callback scheduled at every
+        # turn would keep the loop from waiting in its poll, which then returns fewer sockets
+        # at a time (measured: -25% requests/s at 1,000 connections).
         self.inline_left = INLINE_BUDGET
 
     def start_ticker(self) -> None:
