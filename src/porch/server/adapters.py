@@ -24,6 +24,8 @@ class Adapter(Protocol):
     """Runs an application for each request cycle; optional lifespan around the server."""
 
     cycle_class: type[Cycle]
+    # Whether run() does the request's work before it returns (see ServerState.inline_left).
+    runs_inline: bool
 
     def run(self, cycle: Cycle) -> None:
         """Start answering `cycle` (the answer may complete before this returns)."""

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from porch.http.errors import ClientDisconnected, HTTPError
 from porch.http.native import FileRegion, RequestHead
-from porch.server.adapters import app_failed, start_task
+from porch.server.adapters import EAGER_TASKS, app_failed, start_task
 from porch.server.cycle import Cycle
 from porch.server.h1 import InvalidResponse, ParsedRequest
 from porch.server.lifespan import Lifespan
@@ -122,6 +122,7 @@ class ASGIAdapter:
     """Serves an ASGI 3 application."""
 
     cycle_class: type[Cycle] = ASGICycle
+    runs_inline = EAGER_TASKS  # a task's first step runs within run() on Python 3.12+
     websocket_refusal: str | None = None  # WebSockets are served
 
     def __init__(

@@ -27,6 +27,7 @@ class NativeAdapter:
     """Serves an application through porch's native contract (see `porch.http.native`)."""
 
     cycle_class = Cycle
+    runs_inline = True  # a handler that needs no wait answers within run()
 
     def __init__(
         self, app: NativeApp, loop: asyncio.AbstractEventLoop, lifespan: str = "auto"

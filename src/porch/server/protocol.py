@@ -381,14 +381,14 @@ class HTTPProtocol(asyncio.Protocol):
                 # Inline, unless the loop has run its share of requests inline since it last
                 # reached its ready queue (ServerState.inline_left): then from the ready queue
                 # (which copies the context, and so the request id), after the budget's renewal.
-                inline = state.inline_left
-                state.inline_left = inline - 1
-                if inline > 0:
-                    run = config.adapter.run
-                else:
-                    if inline == 0:
-                        self.loop.call_soon(state.refill_inline)
-                    run = self._run_later
+                run = config.adapter.run
+                if config.runs_inline:
+                    inline = state.inline_left
+                    state.inline_left = inline - 1
+                    if inline <= 0:
+                        if inline == 0:
+                            self.loop.call_soon(state.refill_inline)
+                        run = self._run_later
                 request_id = cycle.head.request_id
                 if request_id:
                     # The tasks the application runs in copy this: its log records carry it.

@@ -306,6 +306,7 @@ class WSGIAdapter:
     """Serves a WSGI application from a pool of `threads` threads."""
 
     cycle_class = Cycle
+    runs_inline = False  # the pool's threads run the application
     websocket_refusal = "WSGI applications cannot take WebSocket connections"
 
     def __init__(
