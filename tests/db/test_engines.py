@@ -78,3 +78,56 @@ def test_engines_are_made_in_the_process_that_uses_them(tmp_path: Path) -> None:
     assert queue.get(timeout=10) is True
     child.join(10)
     assert id(db.engine) == parent  # the parent's own is untouched
+
+
+def test_the_switch_to_wal_waits_for_a_reader_that_blocks_it(tmp_path: Path) -> None:
+    """Refused at once ("database is locked"), as when the first connections race to make the
+    switch, it is tried again until it is made (by this connection or another)."""
+    import sqlite3
+    import threading
+
+    from porch.db.engines import use_wal
+
+    path = tmp_path / "rollback.db"
+    setup = sqlite3.connect(path)
+    setup.execute("CREATE TABLE t (x)")
+    setup.execute("INSERT INTO t VALUES (1)")
+    setup.commit()
+    setup.close()
+    reading = threading.Event()
+
+    def read_for_a_while() -> None:
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT * FROM t").fetchall()  # a shared lock, held
+        reading.set()
+        threading.Event().wait(0.3)
+        reader.execute("COMMIT")
+        reader.close()
+
+    thread = threading.Thread(target=read_for_a_while)
+    thread.start()
+    reading.wait(5)
+    switching = sqlite3.connect(path, timeout=0)  # no busy timeout: refused at once
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        switching.execute("PRAGMA journal_mode=WAL")
+    use_wal(switching.cursor())
+    thread.join(5)
+    assert switching.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    switching.close()
+
+
+def test_porch_db_leaves_a_sqlite_database_in_wal_mode(tmp_path: Path) -> None:
+    """The server's first connections then have no switch to race for."""
+    import sqlite3
+
+    from porch.db.migrations import migration_engine
+
+    url = f"sqlite:///{tmp_path / 'made.db'}"
+    engine = migration_engine(url)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+    engine.dispose()
+    check = sqlite3.connect(tmp_path / "made.db")
+    assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    check.close()

@@ -18,6 +18,7 @@ invalidates the whole pool, so no request after it is given a stale connection.
 """
 
 import dataclasses
+import sqlite3
 import time
 from typing import Any
 
@@ -143,8 +144,32 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
     # Write-ahead logging lets readers go on while one writes; foreign keys are off by
     # default in SQLite; the busy timeout makes a writer wait for the lock, not fail.
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+    use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
     cursor.close()
+
+
+def use_wal(cursor: Any) -> None:
+    """Put a SQLite database in write-ahead logging mode (it stays so, in the file).
+
+    The switch needs the database to itself, and SQLite refuses it at once ("database is
+    locked"), busy timeout or not, while another connection reads: as when the first requests
+    after start each open a connection to a database `porch db` made (seen as a 503, about
+    once in 40 runs of eight racing requests). It is tried again until one of them has made
+    the switch, within the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return  # another connection made the switch
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)

@@ -58,7 +58,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from porch.db.database import Database, database_of
-from porch.db.engines import SQLITE_BUSY_TIMEOUT, driver_urls
+from porch.db.engines import SQLITE_BUSY_TIMEOUT, driver_urls, use_wal
 
 if TYPE_CHECKING:
     from porch.web.app import App
@@ -502,6 +502,9 @@ def _sqlite_connected(dbapi_connection: Any, record: Any) -> None:
     # Batch mode copies a table, drops it and renames the copy: enforced, the foreign keys of
     # the rows that refer to it would refuse (or cascade) the drop. Checked per revision.
     cursor.execute("PRAGMA foreign_keys=OFF")
+    # The server's mode (porch.db.engines), set here first: the database `porch db` makes is
+    # in it before the server's first connections, which then have no switch to race for.
+    use_wal(cursor)
     cursor.close()
 
 
