@@ -36,7 +36,7 @@ _END: Any = object()  # the last piece of a stream
 
 # What an adapter reads of a connection's configuration: a hosted request has no metrics of
 # its own (the host's request is counted).
-_HOSTED_CONFIG = SimpleNamespace(metrics=None, websocket=None)
+_HOSTED_CONFIG = SimpleNamespace(metrics=None)
 
 # The tasks of hosted ASGI applications still running (background work after their answer).
 _running: set["asyncio.Task[Any]"] = set()
@@ -54,13 +54,10 @@ class Exchange(Cycle):
         self.protocol = self  # type: ignore[assignment]  # closed, writing_paused, config
         self.config = _HOSTED_CONFIG
         self.head = head
-        self.keep_alive = False
         self.task = None
-        self.upgrade = None
-        self.reason = ""
+        self.upgrade = None  # never a WebSocket handshake
         self.context = None
         self.status = 0
-        self.bytes_sent = 0
         self.body_complete = False
         self._body_error = None
         self._body: AsyncIterator[bytes] = body.stream()

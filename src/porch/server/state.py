@@ -171,14 +171,14 @@ class ServerState:
         # batches of 1,024 ready sockets, before the loop runs its ready queue and timers:
         # at 5,000 busy connections, answering inline kept the socket callbacks busy for
         # 1.2-1.4 s at a time, and every task (a handler that waits, a new connection's set
-        # up) and timer (the clock, the deadlines) waited that long (p99 1.1 s). So a turn of
-        # the loop starts at most INLINE_BUDGET requests inline; the rest are started from the
-        # ready queue, which the loop then reaches within one poll's worth of answers. Only
-        # for an adapter that runs requests inline (not ASGI's tasks on Python 3.11, which
-        # already start from the ready queue, nor the WSGI pool's threads). The
-        # budget is renewed from the ready queue only once spent: a callback scheduled at every
+        # up) and timer (the clock, the deadlines) waited that long (p99 1.1 s). So once
+        # INLINE_BUDGET requests have run inline, the next ones start from the ready queue,
+        # and the first of them schedules the budget's renewal there: the loop reaches it
+        # within one poll's worth of answers. Renewed only once spent, as a callback at every
         # turn would keep the loop from waiting in its poll, which then returns fewer sockets
-        # at a time (measured: -25% requests/s at 1,000 connections).
+        # at a time (measured: -25% requests/s at 1,000 connections). Only for an adapter
+        # that runs requests inline (ConnectionConfig.runs_inline): ASGI's tasks on Python
+        # 3.11 already start from the ready queue, and WSGI's requests in the pool's threads.
         self.inline_left = INLINE_BUDGET
 
     def start_ticker(self) -> None:
